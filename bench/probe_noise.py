@@ -1,0 +1,55 @@
+"""Sources of measurement noise, in the spirit of `pyperf system show`: each one that will hurt
+precision gets a warning line."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from bench.hostview import HostView
+
+
+def _read(view: HostView, rel: str) -> str | None:
+    text, _ = view.read_text(rel)
+    return text.strip() if text is not None else None
+
+
+def _boost(view: HostView) -> bool | None:
+    value = _read(view, "sys/devices/system/cpu/cpufreq/boost")
+    if value is not None:
+        return value == "1"
+    no_turbo = _read(view, "sys/devices/system/cpu/intel_pstate/no_turbo")
+    return None if no_turbo is None else no_turbo == "0"
+
+
+def probe_noise(view: HostView, ncpus: int | None = None) -> dict[str, Any]:
+    ncpus = ncpus or os.cpu_count() or 1
+    governor = _read(view, "sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
+    boost = _boost(view)
+    smt_text = _read(view, "sys/devices/system/cpu/smt/active")
+    smt = None if smt_text is None else smt_text == "1"
+    isolated = _read(view, "sys/devices/system/cpu/isolated") or ""
+    loadavg_text = _read(view, "proc/loadavg")
+    load = [float(x) for x in loadavg_text.split()[:3]] if loadavg_text else None
+    warnings = []
+    if governor is not None and governor != "performance":
+        warnings.append(f"CPU frequency governor is {governor!r}, not 'performance'")
+    if governor is None:
+        warnings.append("CPU frequency governor unknown (no cpufreq: a VM or a fixed clock)")
+    if boost:
+        warnings.append("turbo/boost is enabled: clock speed varies with load and temperature")
+    if smt:
+        warnings.append("SMT is active: a sibling thread can steal the core")
+    if not isolated:
+        warnings.append("no isolated CPUs (isolcpus=): other tasks share the benchmark CPUs")
+    if load is not None and load[0] > 0.5 * ncpus:
+        warnings.append(f"load average {load[0]:.2f} is high for {ncpus} CPUs")
+    return {
+        "cpus": ncpus,
+        "governor": governor,
+        "boost": boost,
+        "smt": smt,
+        "isolated_cpus": isolated or None,
+        "load_avg": load,
+        "warnings": warnings,
+    }

@@ -1,0 +1,156 @@
+"""The probe's parsing and verdicts on fixture hosts written from the documented formats."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.hostview import HostView
+from bench.perfstat import SEP
+from bench.probe import collect
+from bench.verdicts import judge
+from tests.hostfixtures import HOSTS
+from workloads.table import GUEST_CET_CONFIGS, Variant, Workload
+
+GUEST = Workload("guest.vmexit.cpuid", "guest", "cetbench-vmm", ("--workload", "cpuid"), "cpuid", (), "")
+
+
+def fake_perf(cmd: Sequence[str], timeout: float) -> tuple[int, str, str]:
+    """Replays what perf 6.1 printed on a host without PMU access but with tracepoints."""
+    if cmd[1] == "--version":
+        return 0, "perf version 6.1.0\n", ""
+    event = cmd[cmd.index("-e") + 1]
+    if event in ("cycles", "instructions"):
+        return 0, "", f"<not supported>{SEP}{SEP}{event}{SEP}0{SEP}100.00{SEP}{SEP}\n"
+    if event == "kvm:kvm_bogus":
+        return 129, "", "event syntax error: 'kvm:kvm_bogus'\n"
+    return 0, "", f"3{SEP}{SEP}{event}{SEP}1000{SEP}100.00{SEP}{SEP}\n"
+
+
+def probe_fixture(name: str, tmp_path: Path) -> dict:
+    host = HOSTS[name]
+    view = HostView(host.write_tree(tmp_path / name))
+    return collect(view, host.native(), None, run=fake_perf, perf="perf", ncpus=4)
+
+
+def verdicts(doc: dict) -> dict[str, tuple[bool, str | None, str | None]]:
+    out = {v["name"]: (v["runnable"], v["reason"], v["refused_by"]) for v in doc["variants"]}
+    for cet in GUEST_CET_CONFIGS:
+        verdict = judge(Variant(GUEST, cet), doc)
+        out[f"guest[{cet}]"] = (verdict.runnable, verdict.reason, verdict.refused_by)
+    return out
+
+
+def test_intel_with_cet_runs_everything(tmp_path: Path) -> None:
+    doc = probe_fixture("intel-spr-cet", tmp_path)
+    assert doc["cpu"]["vendor"] == "GenuineIntel"
+    assert (doc["cpu"]["family"], doc["cpu"]["model"], doc["cpu"]["stepping"]) == (6, 0x8F, 8)
+    assert doc["cpu"]["model_name"] == "Intel(R) Xeon(R) Platinum 8480+"
+    assert doc["cpu"]["shstk"] and doc["cpu"]["ibt"] and doc["cpu"]["xss_cet_u"] and doc["cpu"]["xss_cet_s"]
+    assert doc["kernel"]["build_id"] == bytes(range(20)).hex()
+    assert doc["kernel"]["config"]["X86_USER_SHADOW_STACK"] == "y"
+    assert doc["kvm"]["offers_shstk"] and doc["kvm"]["offers_ibt"]
+    assert doc["kvm"]["verdict"] == "KVM offers SHSTK and IBT"
+    assert doc["kvm"]["hardware"] is True
+    assert all(runnable for runnable, _, _ in verdicts(doc).values())
+
+
+def test_ibt_off_hides_ibt_only(tmp_path: Path) -> None:
+    doc = probe_fixture("intel-spr-ibt-off", tmp_path)
+    assert doc["kernel"]["cmdline"]["ibt"] == "off"
+    assert doc["kernel"]["cpuinfo_flags"]["ibt"] is False
+    v = verdicts(doc)
+    assert v["host.syscall[shstk=on]"][0] is True
+    assert v["guest[cet=shstk]"][0] is True
+    for cet in ("cet=ibt", "cet=ibt+shstk"):
+        runnable, reason, by = v[f"guest[{cet}]"]
+        assert not runnable and by == "kvm"
+        assert reason is not None and reason.startswith("KVM does not offer IBT")
+        assert "CPUID.7.0:EDX[20]=0" in reason
+    assert doc["kvm"]["verdict"].startswith("KVM offers SHSTK but not IBT")
+
+
+def test_amd_zen4_has_shstk_but_no_ibt(tmp_path: Path) -> None:
+    doc = probe_fixture("amd-zen4", tmp_path)
+    assert (doc["cpu"]["family"], doc["cpu"]["model"]) == (0x19, 0x11)
+    v = verdicts(doc)
+    assert v["host.ctxswitch[shstk=on]"][0] is True
+    assert v["guest[cet=shstk]"][0] is True
+    runnable, reason, by = v["guest[cet=ibt]"]
+    assert not runnable and by == "cpu" and reason == "AMD CPUs implement shadow stack only, no IBT"
+    assert v["guest[cet=ibt+shstk]"][2] == "cpu"
+
+
+def test_host_like_ci_refuses_every_cet_variant(tmp_path: Path) -> None:
+    doc = probe_fixture("no-cet-like-ci", tmp_path)
+    v = verdicts(doc)
+    for name in ("host.syscall", "host.ctxswitch", "host.signal"):
+        assert v[f"{name}[shstk=off]"] == (True, None, None)
+        runnable, reason, by = v[f"{name}[shstk=on]"]
+        assert not runnable and by == "kernel"
+        assert reason == "kernel built without CONFIG_X86_USER_SHADOW_STACK"
+    assert v["guest[cet=none]"][0] is True
+    runnable, reason, by = v["guest[cet=shstk]"]
+    assert not runnable and by == "kvm" and reason is not None
+    assert "supported XSS lacks CET_U and CET_S" in reason
+    assert doc["kvm"]["implementation"] == "kvm_pvm" and doc["kvm"]["hardware"] is False
+    assert doc["kvm"]["verdict"].startswith("KVM offers neither SHSTK nor IBT")
+
+
+def test_old_cpu_without_kvm_or_config(tmp_path: Path) -> None:
+    doc = probe_fixture("intel-skylake-no-kvm", tmp_path)
+    assert doc["kernel"]["config"]["X86_USER_SHADOW_STACK"] == "unknown"
+    assert "/proc/config.gz" in doc["kernel"]["unknown"]["config"]
+    assert "/boot/config-6.18.0" in doc["kernel"]["unknown"]["config"]
+    v = verdicts(doc)
+    assert v["host.signal[shstk=on]"] == (False, "CPU lacks SHSTK (CPUID.7.0:ECX[7]=0)", "cpu")
+    for cet in GUEST_CET_CONFIGS:
+        runnable, reason, by = v[f"guest[{cet}]"]
+        assert not runnable and by == "kernel" and reason is not None and "/dev/kvm" in reason
+
+
+def test_perf_events_are_tried_one_by_one(tmp_path: Path) -> None:
+    doc = probe_fixture("intel-spr-cet", tmp_path)
+    events = doc["perf"]["events"]
+    assert events["cycles"]["counts"] is False and events["cycles"]["state"] == "not supported"
+    assert events["kvm:kvm_fpu"]["counts"] is True
+    assert doc["perf"]["version"] == "6.1.0" and doc["perf"]["paranoid"] == 2
+
+
+def test_unreadable_sources_become_unknown_with_reasons(tmp_path: Path) -> None:
+    host = HOSTS["intel-spr-cet"]
+    root = host.write_tree(tmp_path / "broken")
+    for rel in ("proc/cpuinfo", "proc/sys/kernel/osrelease", "sys/kernel/notes"):
+        (root / rel).unlink()
+        (root / rel).mkdir()  # a directory where a file should be: unreadable even for root
+    (root / "proc/config.gz").write_bytes(b"not gzip at all")
+
+    def no_perf(cmd: Sequence[str], timeout: float) -> tuple[int, str, str]:
+        return 127, "", "perf: No such file or directory"
+
+    doc = collect(HostView(root), None, "cc not found", run=no_perf, perf="perf", ncpus=2)
+    assert doc["cpu"]["shstk"] is None and doc["cpu"]["unknown"]["shstk"] == "cc not found"
+    assert doc["kernel"]["release"] is None and "Is a directory" in doc["kernel"]["unknown"]["release"]
+    assert doc["kernel"]["build_id"] is None and "build_id" in doc["kernel"]["unknown"]
+    assert doc["kernel"]["config"]["X86_KERNEL_IBT"] == "unknown"
+    assert "not a readable gzip file" in doc["kernel"]["unknown"]["config"]
+    assert doc["kernel"]["cpuinfo_flags"]["user_shstk"] is None
+    assert doc["kvm"]["openable"] is False and doc["kvm"]["error"] == "cc not found"
+    assert doc["perf"]["version"] is None and "No such file" in doc["perf"]["unknown"]["version"]
+    # Unknown is not refusal: the host variant with shstk=on is not refused on guesses.
+    v = {x["name"]: x for x in doc["variants"]}
+    assert v["host.syscall[shstk=on]"]["runnable"] is True
+
+
+def test_perf_refusing_is_recorded_not_fatal(tmp_path: Path) -> None:
+    root = HOSTS["no-cet-like-ci"].write_tree(tmp_path / "h")
+
+    def paranoid(cmd: Sequence[str], timeout: float) -> tuple[int, str, str]:
+        if cmd[1] == "--version":
+            return 0, "perf version 6.1.0\n", ""
+        return 255, "", "Error:\nAccess to performance monitoring and observability operations is limited.\n"
+
+    doc = collect(HostView(root), HOSTS["no-cet-like-ci"].native(), None, run=paranoid, perf="perf", ncpus=2)
+    assert doc["perf"]["usable"] is False
+    assert all(e["state"] == "unavailable" for e in doc["perf"]["events"].values())
+    assert doc["perf"]["events"]["cycles"]["note"].startswith("Error: Access to performance monitoring")

@@ -1,0 +1,108 @@
+/* The contract between a cetbench guest image and whatever boots it: the micro-VMM on /dev/kvm
+ * (workloads/vmm) or the BIOS-bootable loader used under bochs (workloads/guest/bochs).
+ * Both loaders place the guest in the same state, so the same guest code runs on both.
+ *
+ * Boot state on entry to the image (offset 0 of the flat binary, loaded at GUEST_IMAGE_GPA):
+ *   - 64-bit long mode; CR0 = PE|MP|ET|NE|WP|PG, CR4 = PAE|OSFXSR|OSXMMEXCPT, EFER = LME|LMA|SCE|NXE.
+ *   - Paging: identity map of [0, GUEST_IDENTITY_MAP_BYTES) with 2 MiB pages, user-accessible and
+ *     writable, root (PML4) at GUEST_PML4_GPA; tables occupy GUEST_PAGE_TABLES_GPA..+0x4000.
+ *   - A flat GDT with CS = 0x08 (64-bit ring-0 code) and DS/ES/SS = 0x10 (ring-0 data); the guest
+ *     installs its own GDT/IDT/TSS before it needs ring 3 or exceptions.
+ *   - RSP = GUEST_BOOT_STACK_TOP, RFLAGS = 0x2 (interrupts off).
+ *   - struct guest_params filled in at GUEST_PARAMS_GPA; struct guest_result zeroed at GUEST_RESULT_GPA.
+ * The guest reports through port I/O only (so every loader can serve it):
+ *   - PORT_OP:    one OUT per op of guest.vmexit.pio (the loader counts it and resumes);
+ *   - PORT_PHASE: OUT of PHASE_* values at the edges of the timed loop (host-side timing);
+ *   - PORT_DONE:  final OUT after struct guest_result is complete; the loader stops the guest;
+ *   - PORT_LOG:   one byte of text per OUT (debug log; bochs maps it to port 0xE9).
+ */
+#ifndef CETBENCH_GUEST_ABI_H
+#define CETBENCH_GUEST_ABI_H
+
+#include <stdint.h>
+
+#define GUEST_ABI_VERSION        1u
+#define GUEST_PARAMS_MAGIC       0x43455442u /* "CETB" */
+
+#define GUEST_MEM_BYTES          (64u << 20)
+#define GUEST_IDENTITY_MAP_BYTES (1u << 30)
+#define GUEST_PAGE_TABLES_GPA    0x1000u
+#define GUEST_PML4_GPA           0x1000u
+#define GUEST_PARAMS_GPA         0x7000u
+#define GUEST_RESULT_GPA         0x8000u
+#define GUEST_BOOT_STACK_TOP     0x1F0000u
+#define GUEST_IMAGE_GPA          0x200000u
+#define GUEST_IMAGE_MAX_BYTES    (2u << 20)
+
+#define PORT_OP     0x0500u
+#define PORT_PHASE  0x0501u
+#define PORT_DONE   0x0502u
+#define PORT_LOG    0x0503u
+
+#define PHASE_LOOP_BEGIN 1u
+#define PHASE_LOOP_END   2u
+
+/* Which loader runs the guest: decides the exit instruction and how results leave the guest. */
+enum guest_platform { PLATFORM_KVM = 1, PLATFORM_BOCHS = 2 };
+/* Which hypercall instruction this CPU vendor implements. */
+enum guest_vendor { VENDOR_INTEL = 1, VENDOR_AMD = 2 };
+
+/* CET configuration requested by the loader (bit set) and reported back by the guest. */
+#define GUEST_CET_IBT   (1u << 0)
+#define GUEST_CET_SHSTK (1u << 1)
+
+/* Guest workloads (the table in workloads/table.py names the same ids). */
+enum guest_workload {
+	GW_CPUID = 1,       /* CPUID leaf 0 per op: exit handled in the kernel */
+	GW_HYPERCALL = 2,   /* VMCALL/VMMCALL per op: exit handled in the kernel */
+	GW_MSR = 3,         /* RDMSR of an intercepted MSR handled in the kernel */
+	GW_PIO = 4,         /* OUT to PORT_OP per op: exit to the VMM in userspace */
+	GW_SYSCALL = 5,     /* ring 3 -> SYSCALL -> ring 0 -> SYSRET per op, no VM exit */
+	GW_CTXSWITCH = 6,   /* guest kernel switches between two ring-3 tasks (XSAVES/XRSTORS) */
+	/* test-only workloads: prove fault reporting */
+	GW_TEST_UD2 = 100,
+	GW_TEST_GP = 101,
+	GW_TEST_HANG = 102,
+	GW_TEST_CP_RET = 103,   /* shadow-stack mismatch on RET: must raise #CP, error code 1 */
+	GW_TEST_CP_ENDBR = 104, /* indirect jump to a target without ENDBR64: #CP, error code 3 */
+};
+
+/* State-save instruction the guest's context switch used (the best its CPUID offers, as Linux). */
+enum guest_save_method { SAVE_NONE = 0, SAVE_FXSAVE = 1, SAVE_XSAVE = 2, SAVE_XSAVEC = 3, SAVE_XSAVES = 4 };
+
+enum guest_status {
+	GUEST_STATUS_RUNNING = 0,
+	GUEST_STATUS_OK = 1,
+	GUEST_STATUS_EXCEPTION = 2, /* vector, error_code, fault_rip are valid */
+	GUEST_STATUS_SETUP_FAILED = 3, /* CET requested but the guest could not turn it on (why in detail) */
+	GUEST_STATUS_BAD_PARAMS = 4,
+};
+
+struct guest_params {
+	uint32_t magic;        /* GUEST_PARAMS_MAGIC */
+	uint32_t abi_version;  /* GUEST_ABI_VERSION */
+	uint32_t platform;     /* enum guest_platform */
+	uint32_t vendor;       /* enum guest_vendor */
+	uint32_t workload;     /* enum guest_workload */
+	uint32_t cet;          /* GUEST_CET_* requested */
+	uint64_t iterations;   /* ops in the timed loop */
+	uint64_t inject_cycles;/* extra TSC cycles of dependent work per op */
+	uint32_t msr_index;    /* GW_MSR: which MSR to read */
+	uint32_t reserved[7];
+};
+
+struct guest_result {
+	uint32_t status;       /* enum guest_status */
+	uint32_t cet_active;   /* GUEST_CET_* verified on by reading the state back */
+	uint64_t ops;          /* ops completed */
+	uint64_t tsc_begin, tsc_end; /* RDTSCP (or RDTSC+LFENCE) around the timed loop */
+	uint64_t vector, error_code, fault_rip;
+	/* read back by the guest after its CET setup */
+	uint64_t cr0, cr4, efer, xss, u_cet, s_cet, pl3_ssp, ssp;
+	uint32_t cpuid7_ecx, cpuid7_edx, cpuid_d1_eax, cpuid_d1_ecx;
+	uint32_t save_method;  /* enum guest_save_method used by the context switch */
+	uint32_t reserved0;
+	char detail[128];      /* NUL-terminated: why setup failed, or other text for the loader */
+};
+
+#endif

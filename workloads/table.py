@@ -1,0 +1,105 @@
+"""The table of workloads: adding one is one entry here plus its native function.
+
+Like kvm-unit-tests' x86/vmexit.c, each entry is a name, the native program that runs it and the
+arguments that select it. A *variant* is a workload under one CET configuration; its name reads
+`workload[config]`, e.g. `host.syscall[shstk=on]` or `guest.vmexit.pio[cet=ibt+shstk]`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+HOST_CET_CONFIGS = ("shstk=off", "shstk=on")
+GUEST_CET_CONFIGS = ("cet=none", "cet=ibt", "cet=shstk", "cet=ibt+shstk")
+CET_OFF = {"host": "shstk=off", "guest": "cet=none"}
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    kind: str  # "host" | "guest"
+    program: str  # recipe name in workloads/recipes.py
+    args: tuple[str, ...]  # arguments that select this workload in the program
+    op: str  # what one op is, for tables and reports
+    key_events: tuple[str, ...]  # perf events that should happen about once per op
+    description: str
+
+    @property
+    def cet_configs(self) -> tuple[str, ...]:
+        return HOST_CET_CONFIGS if self.kind == "host" else GUEST_CET_CONFIGS
+
+
+@dataclass(frozen=True)
+class Variant:
+    workload: Workload
+    cet: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.workload.name}[{self.cet}]"
+
+    @property
+    def cet_on(self) -> bool:
+        return self.cet != CET_OFF[self.workload.kind]
+
+    @property
+    def cet_features(self) -> frozenset[str]:
+        """The CET features this variant turns on: subsets of {"shstk", "ibt"}."""
+        value = self.cet.split("=", 1)[1]
+        if value in ("off", "none"):
+            return frozenset()
+        if self.workload.kind == "host":
+            return frozenset({"shstk"})
+        return frozenset(value.split("+"))
+
+    def native_args(self) -> tuple[str, ...]:
+        value = self.cet.split("=", 1)[1]
+        flag = "--shstk" if self.workload.kind == "host" else "--cet"
+        return (*self.workload.args, flag, value)
+
+
+WORKLOADS: tuple[Workload, ...] = (
+    Workload(
+        "host.syscall", "host", "host_syscall", (), "getppid syscall",
+        ("syscalls:sys_enter_getppid", "raw_syscalls:sys_enter"),
+        "raw getppid syscall loop (the op of `perf bench syscall basic`)",
+    ),
+    Workload(
+        "host.ctxswitch", "host", "host_ctxswitch", (), "pipe round trip (2 switches)",
+        ("context-switches", "x86_fpu:x86_fpu_regs_deactivated"),
+        "two processes pass a byte through two pipes (the op of `perf bench sched pipe`)",
+    ),
+    Workload(
+        "host.signal", "host", "host_signal", (), "signal delivery + sigreturn",
+        ("syscalls:sys_enter_rt_sigreturn", "x86_fpu:x86_fpu_regs_deactivated"),
+        "raise a signal to itself, trivial handler, sigreturn",
+    ),
+)
+
+
+def all_variants() -> list[Variant]:
+    return [Variant(w, c) for w in WORKLOADS for c in w.cet_configs]
+
+
+def select(patterns: list[str] | None) -> list[Variant]:
+    """Variants whose name matches any glob pattern (all when none given). Raises on a pattern
+    that matches nothing, naming the known variants, so a typo never silently runs nothing."""
+    variants = all_variants()
+    if not patterns:
+        return variants
+    chosen = []
+    for pattern in patterns:
+        hits = [v for v in variants if fnmatch.fnmatchcase(v.name, pattern)]
+        if not hits:
+            known = ", ".join(v.name for v in variants)
+            raise LookupError(f"--only {pattern!r} matches no variant; known variants: {known}")
+        chosen += [v for v in hits if v not in chosen]
+    return [v for v in variants if v in chosen]
+
+
+def by_name(name: str) -> Variant:
+    for v in all_variants():
+        if v.name == name:
+            return v
+    raise LookupError(f"unknown variant {name!r}")
