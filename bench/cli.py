@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -38,6 +39,53 @@ def probe(as_json: bool) -> None:
         click.echo(json.dumps(doc, indent=2, sort_keys=False))
     else:
         render(doc, Console())
+
+
+@cli.command()
+@click.option("--quick", is_flag=True, help="Short pyperf configuration (CI, first contact): about a minute.")
+@click.option("--only", "only", multiple=True, metavar="PATTERN", help="Run only variants matching this glob.")
+@click.option("--out", type=click.Path(path_type=Path), help="Bundle directory (default: a new one in the runs dir).")
+@click.option("--kernel-label", help="Label for the kernel build under test (e.g. v6.19-rc3, a commit).")
+@click.option("--cpu", type=int, default=0, show_default=True, help="CPU to pin the workloads to (-1: no pinning).")
+@click.option("--resume", type=click.Path(path_type=Path), help="Complete the variants a killed run left.")
+@click.option("--inject-cycles", type=click.IntRange(min=0), default=0, help="Add K TSC cycles of work per op.")
+@click.option("--timeout", type=click.FloatRange(min=1), help="Per-variant time limit in seconds.")
+@click.option("--pyperf-arg", "pyperf_args", multiple=True, metavar="ARG",
+              help="Replace the pyperf configuration (repeat: --pyperf-arg=--processes --pyperf-arg=5).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def run(quick: bool, only: tuple[str, ...], out: Path | None, kernel_label: str | None, cpu: int,
+        resume: Path | None, inject_cycles: int, timeout: float | None, pyperf_args: tuple[str, ...],
+        as_json: bool) -> None:
+    """Run the benchmark variants and write a run bundle."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from bench.runner import RunError, RunOptions, execute
+    from bench.summary import side_by_side, variant_rows
+    from bench.summary_view import render_summary
+
+    if resume and (out or only):
+        fail("--resume completes an existing bundle: it takes no --out or --only")
+    opts = RunOptions(quick=quick, only=list(only), out=out, kernel_label=kernel_label, cpu=cpu, resume=resume,
+                      inject_cycles=inject_cycles, timeout=timeout, pyperf_args=pyperf_args or None)
+    console = Console(stderr=as_json)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console, transient=True, disable=as_json) as bar:
+        task = bar.add_task("variants", total=None)
+
+        def progress(name: str, index: int, total: int) -> None:
+            bar.update(task, total=total, completed=index, description=f"variant {index + 1}/{total} {name}")
+
+        try:
+            bundle = execute(opts, progress)
+        except RunError as exc:
+            fail(str(exc))
+    rows = variant_rows(bundle.root, bundle.manifest)
+    pairs = side_by_side(rows)
+    if as_json:
+        click.echo(json.dumps({"run_id": bundle.manifest["run_id"], "bundle": str(bundle.root),
+                               "variants": rows, "cet_pairs": pairs}, indent=2))
+    else:
+        render_summary(rows, pairs, bundle.manifest["run_id"], str(bundle.root), console)
 
 
 def main() -> None:

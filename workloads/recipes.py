@@ -34,5 +34,16 @@ RECIPES: dict[str, Recipe] = {
             headers=_ARCH,
             notes="raw CPUID leaves and KVM_GET_SUPPORTED_CPUID as JSON for `cetbench probe`",
         ),
+        *(
+            Recipe(
+                f"host_{name}",
+                sources=(f"host/host_{name}.c", "host/common.c"),
+                headers=(*_ARCH, "host/common.h"),
+                cflags=(*COMMON_CFLAGS, "-fcf-protection=full"),
+            )
+            for name in ("syscall", "ctxswitch", "signal")
+        ),
+        Recipe("test_misbehave", sources=("native/test_misbehave.c",), headers=_ARCH,
+               notes="test-only: a workload that crashes, hangs or fails on request"),
     )
 }

@@ -7,7 +7,7 @@ arguments that select it. A *variant* is a workload under one CET configuration;
 
 from __future__ import annotations
 
-import fnmatch
+import re
 from dataclasses import dataclass
 
 HOST_CET_CONFIGS = ("shstk=off", "shstk=on")
@@ -82,6 +82,13 @@ def all_variants() -> list[Variant]:
     return [Variant(w, c) for w in WORKLOADS for c in w.cet_configs]
 
 
+def pattern_regex(pattern: str) -> re.Pattern[str]:
+    """A glob where only * and ? are wildcards: brackets are literal, because variant names carry
+    them (fnmatch would read `host.syscall[shstk=on]` as a character class)."""
+    body = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
+    return re.compile(f"{body}\\Z")
+
+
 def select(patterns: list[str] | None) -> list[Variant]:
     """Variants whose name matches any glob pattern (all when none given). Raises on a pattern
     that matches nothing, naming the known variants, so a typo never silently runs nothing."""
@@ -90,7 +97,8 @@ def select(patterns: list[str] | None) -> list[Variant]:
         return variants
     chosen = []
     for pattern in patterns:
-        hits = [v for v in variants if fnmatch.fnmatchcase(v.name, pattern)]
+        regex = pattern_regex(pattern)
+        hits = [v for v in variants if regex.match(v.name)]
         if not hits:
             known = ", ".join(v.name for v in variants)
             raise LookupError(f"--only {pattern!r} matches no variant; known variants: {known}")
