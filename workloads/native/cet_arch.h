@@ -94,4 +94,43 @@
 #define PROC_STATUS_THREAD_FEATURES  "x86_Thread_features:"
 #define THREAD_FEATURE_SHSTK         "shstk"
 
+/* ---- used by the micro-VMM guest (workloads/guest) and cetbench-vmm (workloads/vmm) ---- */
+/* 4-level paging entry bits (SDM vol. 3A, 4.5 "4-Level Paging", tables 4-14 to 4-20) */
+#define PTE_P          (1ull << 0)
+#define PTE_RW         (1ull << 1)
+#define PTE_US         (1ull << 2)
+#define PTE_A          (1ull << 5)
+#define PTE_D          (1ull << 6)
+#define PTE_PS         (1ull << 7)   /* in a PDE: the entry maps a 2 MiB page */
+#define PTE_ADDR_MASK  0x000FFFFFFFFFF000ull
+/* A shadow-stack page (SDM vol. 3A, 4.6.1 and the CET chapter "Shadow Stack Pages"): R/W = 0 and
+ * Dirty = 1 in the entry that maps the page, R/W = 1 in every other entry of the walk; a CPL3 shadow
+ * stack must be a user page (U/S = 1), a supervisor one a supervisor page. */
+
+/* XCR0 state-component bits (SDM vol. 1, 13.1) */
+#define XFEATURE_MASK_FP   (1ull << 0)
+#define XFEATURE_MASK_SSE  (1ull << 1)
+#define XFEATURE_MASK_YMM  (1ull << 2)
+
+/* RFLAGS (SDM vol. 1, 3.4.3) */
+#define RFLAGS_FIXED  (1ull << 1)   /* reserved, always 1 */
+#define RFLAGS_TF     (1ull << 8)
+#define RFLAGS_IF     (1ull << 9)
+#define RFLAGS_DF     (1ull << 10)
+#define RFLAGS_IOPL3  (3ull << 12)
+#define RFLAGS_AC     (1ull << 18)
+
+/* More MSRs (SDM vol. 4; Linux msr-index.h) */
+#define MSR_IA32_APICBASE    0x1Bu
+#define MSR_IA32_TSC_ADJUST  0x3Bu
+
+/* KVM hypercall ABI (Linux include/uapi/linux/kvm_para.h; Documentation/virt/kvm/x86/hypercalls.rst):
+ * KVM_HC_VAPIC_POLL_IRQ is handled in the kernel and returns 0 without an exit to userspace. */
+#define KVM_HC_VAPIC_POLL_IRQ  1
+#define KVM_ENOSYS             1000
+
+/* CPUID.0 vendor strings (EBX, EDX, ECX) */
+#define CPUID_VENDOR_INTEL  "GenuineIntel"
+#define CPUID_VENDOR_AMD    "AuthenticAMD"
+
 #endif
