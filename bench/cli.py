@@ -52,10 +52,12 @@ def probe(as_json: bool) -> None:
 @click.option("--timeout", type=click.FloatRange(min=1), help="Per-variant time limit in seconds.")
 @click.option("--pyperf-arg", "pyperf_args", multiple=True, metavar="ARG",
               help="Replace the pyperf configuration (repeat: --pyperf-arg=--processes --pyperf-arg=5).")
+@click.option("--perf", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+              help="perf counting pass per variant, after the timed samples (auto: when perf is usable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def run(quick: bool, only: tuple[str, ...], out: Path | None, kernel_label: str | None, cpu: int,
         resume: Path | None, inject_cycles: int, timeout: float | None, pyperf_args: tuple[str, ...],
-        as_json: bool) -> None:
+        perf: str, as_json: bool) -> None:
     """Run the benchmark variants and write a run bundle."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -66,7 +68,7 @@ def run(quick: bool, only: tuple[str, ...], out: Path | None, kernel_label: str 
     if resume and (out or only):
         fail("--resume completes an existing bundle: it takes no --out or --only")
     opts = RunOptions(quick=quick, only=list(only), out=out, kernel_label=kernel_label, cpu=cpu, resume=resume,
-                      inject_cycles=inject_cycles, timeout=timeout, pyperf_args=pyperf_args or None)
+                      inject_cycles=inject_cycles, timeout=timeout, pyperf_args=pyperf_args or None, perf=perf)
     console = Console(stderr=as_json)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, transient=True, disable=as_json) as bar:

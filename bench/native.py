@@ -29,7 +29,7 @@ class NativeOutcome:
         return self.status == "measured"
 
 
-def _last_json_line(text: str) -> dict[str, Any] | None:
+def last_json_line(text: str) -> dict[str, Any] | None:
     for line in reversed(text.strip().splitlines()):
         try:
             value = json.loads(line)
@@ -67,7 +67,7 @@ def run_native(cmd: Sequence[str], timeout: float) -> NativeOutcome:
     finally:
         if proc.returncode is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    record = _last_json_line(stdout)
+    record = last_json_line(stdout)
     code = proc.returncode
     if code == arch.EXIT_MEASURED and record and "iterations" in record:
         return NativeOutcome("measured", record)

@@ -18,6 +18,7 @@ from typing import Any
 
 from bench import manifest as mf
 from bench.native import NativeOutcome, check_cet_state, run_native
+from bench.perf_pass import count_variant, events_for, ops_for_pass
 from bench.probe import collect
 from bench.verdicts import judge
 from results.bundle import Bundle, BundleError
@@ -41,6 +42,7 @@ class RunOptions:
     inject_cycles: int = 0
     timeout: float | None = None  # per variant; default depends on --quick
     pyperf_args: tuple[str, ...] | None = None  # overrides the quick/default pyperf configuration
+    perf: str = "auto"  # counting pass after the timed samples: auto (when perf is usable) | on | off
 
     def variant_timeout(self) -> float:
         return self.timeout or (120.0 if self.quick else 900.0)
@@ -94,7 +96,7 @@ def _new_bundle(opts: RunOptions, probe: dict[str, Any], variants: list[Variant]
         "host": mf.host_section(probe), "kernel": mf.kernel_section(probe, opts.kernel_label),
         "suite": mf.suite_section(), "kvm": mf.kvm_section(probe),
         "options": {"quick": opts.quick, "cpu": opts.cpu, "inject_cycles": opts.inject_cycles,
-                    "only": opts.only or None, "pyperf": list(opts.pyperf_args or ())},
+                    "only": opts.only or None, "pyperf": list(opts.pyperf_args or ()), "perf": opts.perf},
         "binaries": {}, "probe": probe,
         "variants": {v.name: _variant_entry(v, probe) for v in variants},
     }
@@ -115,6 +117,7 @@ def _open_resume(opts: RunOptions, probe: dict[str, Any]) -> Bundle:
     saved = bundle.manifest["options"]
     opts.quick, opts.cpu, opts.inject_cycles = saved["quick"], saved["cpu"], saved["inject_cycles"]
     opts.pyperf_args = tuple(saved.get("pyperf") or ()) or None
+    opts.perf = saved.get("perf", "auto")
     return bundle
 
 
@@ -149,6 +152,20 @@ def _run_pyperf(bundle: Bundle, variant: Variant, cmd: list[str], opts: RunOptio
         return False, f"pyperf exited {proc.returncode}: {why.strip()[:400]}"
     os.replace(partial, final)  # the pyperf file appears whole or not at all
     return True, None
+
+
+def _perf_pass(bundle: Bundle, variant: Variant, cmd: list[str], opts: RunOptions) -> str | None:
+    """The perf counting pass, after and apart from the timed samples (tracepoints inflate timings).
+    Never fails the variant: whatever perf does is recorded in the perf.json."""
+    probe = bundle.manifest["probe"]
+    if opts.perf == "off" or (opts.perf == "auto" and not probe["perf"].get("usable")):
+        return None
+    out = bundle.variant_path(variant.name, "perf.json")
+    count_variant(cmd, ops_for_pass(bundle.variant_path(variant.name, "raw.jsonl")),
+                  events_for(variant.workload, probe), out, probe["perf"].get("binary"),
+                  min(120.0, opts.variant_timeout()), kvm_impl=probe["kvm"].get("implementation"),
+                  key_events=variant.workload.key_events)
+    return bundle.rel(out) if out.is_file() else None
 
 
 def execute(opts: RunOptions, progress: ProgressHook | None = None) -> Bundle:
@@ -197,6 +214,7 @@ def run_variant(bundle: Bundle, variant: Variant, opts: RunOptions, cache: dict[
     if not ok:
         bundle.set_variant(variant.name, status="failed", reason=why)
         return
+    perf = _perf_pass(bundle, variant, cmd, opts)
     bundle.set_variant(variant.name, status="measured", reason=None,
                        pyperf=bundle.rel(bundle.variant_path(variant.name, "pyperf.json")),
-                       raw=bundle.rel(bundle.variant_path(variant.name, "raw.jsonl")))
+                       raw=bundle.rel(bundle.variant_path(variant.name, "raw.jsonl")), perf=perf)

@@ -9,6 +9,8 @@ from typing import Any
 
 import pyperf
 
+from bench.perf_pass import key_event_per_op
+
 EMULATED_NOTE = "emulated KVM: not a hardware timing"
 
 
@@ -35,7 +37,7 @@ def variant_rows(root: Path, manifest: dict[str, Any]) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"variant": name, "workload": v["workload"], "cet": v["cet"], "cet_on": v["cet_on"],
                                "status": v["status"], "reason": v.get("reason"), "op": v.get("op"),
                                "emulated": v.get("emulated", False), "median_ns": None, "stdev_ns": None,
-                               "values": 0, "cycles_per_op": None}
+                               "values": 0, "cycles_per_op": None, "key_event": None, "events_per_op": None}
         if v["status"] == "measured" and v.get("pyperf"):
             bench = pyperf.BenchmarkSuite.load(str(root / v["pyperf"])).get_benchmarks()[0]
             row["median_ns"] = bench.median() * 1e9
@@ -43,6 +45,8 @@ def variant_rows(root: Path, manifest: dict[str, Any]) -> list[dict[str, Any]]:
             row["values"] = bench.get_nvalue()
             if v.get("raw"):
                 row["cycles_per_op"] = _cycles_per_op(root / v["raw"])
+            if v.get("perf"):
+                row["key_event"], row["events_per_op"] = key_event_per_op(root / v["perf"])
         rows.append(row)
     return rows
 

@@ -22,8 +22,9 @@ def render_summary(rows: list[dict[str, Any]], pairs: list[dict[str, Any]], run_
     table = Table(title=f"run {escape(run_id)}", title_justify="left")
     table.add_column("variant", no_wrap=True)
     table.add_column("status", no_wrap=True)
-    for col in ("ns/op", "± stdev", "cycles/op", "n"):
-        table.add_column(col, justify="right", no_wrap=True)
+    for col in ("ns/op", "±stdev", "cycles/op", "n", "events/op"):
+        table.add_column(col, justify="right", no_wrap=True, min_width=len(col))
+    table.add_column("key event", no_wrap=True)
     emulated = False
     for r in rows:
         style = STATUS_STYLE.get(r["status"], "")
@@ -31,7 +32,9 @@ def render_summary(rows: list[dict[str, Any]], pairs: list[dict[str, Any]], run_
         emulated = emulated or bool(mark)
         table.add_row(escape(r["variant"]) + mark, f"[{style}]{r['status']}[/]", _ns(r["median_ns"]),
                       _ns(r["stdev_ns"]), "" if r["cycles_per_op"] is None else f"{r['cycles_per_op']:,.0f}",
-                      str(r["values"] or ""))
+                      str(r["values"] or ""),
+                      "" if r.get("events_per_op") is None else f"{r['events_per_op']:.3f}",
+                      escape(r.get("key_event") or ""))
     console.print(table)
     if emulated:
         console.print(f"* {EMULATED_NOTE}")

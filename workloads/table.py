@@ -22,7 +22,7 @@ class Workload:
     program: str  # recipe name in workloads/recipes.py
     args: tuple[str, ...]  # arguments that select this workload in the program
     op: str  # what one op is, for tables and reports
-    key_events: tuple[str, ...]  # perf events that should happen about once per op
+    key_events: tuple[str, ...]  # perf events with a fixed count per op; the first is the summary's
     description: str
 
     @property
@@ -72,7 +72,7 @@ WORKLOADS: tuple[Workload, ...] = (
     ),
     Workload(
         "host.signal", "host", "host_signal", (), "signal delivery + sigreturn",
-        ("syscalls:sys_enter_rt_sigreturn", "x86_fpu:x86_fpu_regs_deactivated"),
+        ("syscalls:sys_enter_rt_sigreturn", "x86_fpu:x86_fpu_regs_activated"),
         "raise a signal to itself, trivial handler, sigreturn",
     ),
 )
