@@ -44,11 +44,24 @@ def host_shstk_refusals(probe: dict[str, Any]) -> list[tuple[str, str]]:
     return refusals
 
 
-def guest_refusals(probe: dict[str, Any], features: frozenset[str]) -> list[tuple[str, str]]:
+# What kvm_pvm (a KVM that runs guests without VMX/SVM) cannot give an architectural guest; the VMM
+# refuses the same (workloads/vmm), citing Documentation/virt/kvm/x86/pvm-spec.rst.
+PVM_LIMITS = {
+    "ring3": "kvm_pvm cannot run ring-3 guest code for a non-PVM guest (SYSRET is not allowed in PVM "
+             "supervisor mode; Documentation/virt/kvm/x86/pvm-spec.rst)",
+    "hypercall": "kvm_pvm does not take VMCALL/VMMCALL as a hypercall (PVM hypercalls are SYSCALL; "
+                 "Documentation/virt/kvm/x86/pvm-spec.rst)",
+}
+
+
+def guest_refusals(probe: dict[str, Any], features: frozenset[str], needs: frozenset[str] = frozenset()
+                   ) -> list[tuple[str, str]]:
     kvm, cpu = probe["kvm"], probe["cpu"]
     if not kvm["openable"]:
         return [("kernel", f"KVM unusable: {kvm['error']}")]
     refusals: list[tuple[str, str]] = []
+    if kvm.get("implementation") == "kvm_pvm":
+        refusals += [("kvm", PVM_LIMITS[n]) for n in sorted(needs) if n in PVM_LIMITS]
     if "ibt" in features and (cpu.get("vendor") or "") == "AuthenticAMD":
         refusals.append(("cpu", "AMD CPUs implement shadow stack only, no IBT"))
     for feature, flag in (("shstk", arch.CPUID_SHSTK), ("ibt", arch.CPUID_IBT)):
@@ -70,4 +83,4 @@ def guest_refusals(probe: dict[str, Any], features: frozenset[str]) -> list[tupl
 def judge(variant: Variant, probe: dict[str, Any]) -> Verdict:
     if variant.workload.kind == "host":
         return Verdict.refuse(host_shstk_refusals(probe) if variant.cet_on else [])
-    return Verdict.refuse(guest_refusals(probe, variant.cet_features))
+    return Verdict.refuse(guest_refusals(probe, variant.cet_features, variant.workload.needs))

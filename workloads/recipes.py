@@ -24,6 +24,7 @@ class Recipe:
 
 
 _ARCH = ("native/cet_arch.h",)
+_GUEST_HEADERS = ("guest/abi.h", "guest/cet_setup.h", "guest/guest.h", "guest/workload_list.h", *_ARCH)
 
 RECIPES: dict[str, Recipe] = {
     r.name: r
@@ -42,6 +43,30 @@ RECIPES: dict[str, Recipe] = {
                 cflags=(*COMMON_CFLAGS, "-fcf-protection=full"),
             )
             for name in ("syscall", "ctxswitch", "signal")
+        ),
+        Recipe(
+            "cetbench-guest",
+            sources=tuple(f"guest/{f}" for f in (
+                "entry.S", "main.c", "desc.c", "cet.c", "kernel.c", "workloads.c", "platform.c", "lib.c")),
+            headers=_GUEST_HEADERS,
+            # Freestanding ring-0 code: no red zone (exceptions), no SSE in the kernel (the context switch
+            # owns that state), ENDBR64 at every function (IBT), no jump tables (they would need NOTRACK),
+            # no loop-to-memset rewriting inside memset itself.
+            cflags=(*COMMON_CFLAGS, "-ffreestanding", "-fno-pic", "-fno-pie", "-mno-red-zone",
+                    "-mgeneral-regs-only", "-mcmodel=small", "-fcf-protection=full", "-fno-jump-tables",
+                    "-fno-stack-protector", "-fno-asynchronous-unwind-tables",
+                    "-fno-tree-loop-distribute-patterns"),
+            ldflags=("-nostdlib", "-static", "-no-pie", "-Wl,--build-id=none", "-Wl,-z,noexecstack"),
+            linker_script="guest/guest.ld",
+            flat_binary=True,
+            notes="the freestanding guest image both the micro-VMM and the bochs loader boot (guest/abi.h)",
+        ),
+        Recipe(
+            "cetbench-vmm",
+            sources=tuple(f"vmm/{f}" for f in (
+                "vmm_main.c", "vmm_kvm.c", "vmm_cpuid.c", "vmm_report.c", "vmm_explain.c", "vmm_json.c")),
+            headers=("vmm/vmm.h", *_GUEST_HEADERS),
+            notes="the micro-VMM on /dev/kvm that runs cetbench-guest",
         ),
         Recipe("test_misbehave", sources=("native/test_misbehave.c",), headers=_ARCH,
                notes="test-only: a workload that crashes, hangs or fails on request"),

@@ -24,6 +24,7 @@ class Workload:
     op: str  # what one op is, for tables and reports
     key_events: tuple[str, ...]  # perf events with a fixed count per op; the first is the summary's
     description: str
+    needs: frozenset[str] = frozenset()  # guest capabilities beyond long mode: "ring3", "hypercall"
 
     @property
     def cet_configs(self) -> tuple[str, ...]:
@@ -74,6 +75,39 @@ WORKLOADS: tuple[Workload, ...] = (
         "host.signal", "host", "host_signal", (), "signal delivery + sigreturn",
         ("syscalls:sys_enter_rt_sigreturn", "x86_fpu:x86_fpu_regs_activated"),
         "raise a signal to itself, trivial handler, sigreturn",
+    ),
+    Workload(
+        "guest.vmexit.cpuid", "guest", "cetbench-vmm", ("--workload", "cpuid"), "CPUID exit (in-kernel)",
+        ("kvm:kvm_cpuid", "kvm:kvm_exit", "kvm:kvm_userspace_exit", "kvm:kvm_fpu"),
+        "CPUID leaf 0 per op: a VM exit KVM handles in the kernel (VMCS CET state only)",
+    ),
+    Workload(
+        "guest.vmexit.hypercall", "guest", "cetbench-vmm", ("--workload", "hypercall"),
+        "hypercall exit (in-kernel)", ("kvm:kvm_hypercall", "kvm:kvm_exit", "kvm:kvm_userspace_exit"),
+        "VMCALL/VMMCALL KVM_HC_VAPIC_POLL_IRQ per op: answered inside KVM",
+        frozenset({"hypercall"}),
+    ),
+    Workload(
+        "guest.vmexit.msr", "guest", "cetbench-vmm", ("--workload", "msr"), "RDMSR exit (in-kernel)",
+        ("kvm:kvm_msr", "kvm:kvm_exit", "kvm:kvm_userspace_exit"),
+        "RDMSR IA32_APICBASE per op: intercepted and emulated inside KVM on Intel and AMD",
+    ),
+    Workload(
+        "guest.vmexit.pio", "guest", "cetbench-vmm", ("--workload", "pio"), "port-I/O exit to the VMM",
+        ("kvm:kvm_userspace_exit", "kvm:kvm_pio", "kvm:kvm_fpu", "kvm:kvm_exit"),
+        "OUT to a port the micro-VMM serves: every op returns from KVM_RUN (guest FPU put/load)",
+    ),
+    Workload(
+        "guest.syscall", "guest", "cetbench-vmm", ("--workload", "syscall"), "guest SYSCALL/SYSRET",
+        ("kvm:kvm_exit",),
+        "ring 3 SYSCALL -> guest kernel entry -> SYSRET inside the guest, no VM exit",
+        frozenset({"ring3"}),
+    ),
+    Workload(
+        "guest.ctxswitch", "guest", "cetbench-vmm", ("--workload", "ctxswitch"), "guest task switch",
+        ("kvm:kvm_exit",),
+        "the guest kernel switches between two ring-3 tasks, saving their state (CET_U with shstk)",
+        frozenset({"ring3"}),
     ),
 )
 

@@ -34,10 +34,21 @@
 #define GUEST_IMAGE_GPA          0x200000u
 #define GUEST_IMAGE_MAX_BYTES    (2u << 20)
 
+/* The boot-state register values above, as numbers (bit names: native/cet_arch.h). */
+#define GUEST_BOOT_CR0  0x80010033u /* PE|MP|ET|NE|WP|PG */
+#define GUEST_BOOT_CR4  0x00000620u /* PAE|OSFXSR|OSXMMEXCPT */
+#define GUEST_BOOT_EFER 0x00000D01u /* SCE|LME|LMA|NXE */
+
 #define PORT_OP     0x0500u
 #define PORT_PHASE  0x0501u
 #define PORT_DONE   0x0502u
 #define PORT_LOG    0x0503u
+
+/* PLATFORM_BOCHS: PORT_LOG bytes go to bochs's port_e9_hack port instead, the result leaves as one
+ * text line "CETBENCH-RESULT key=value ...\n" there, and "Shutdown" written to the shutdown port ends bochs. */
+#define BOCHS_PORT_DEBUG    0x00E9u
+#define BOCHS_PORT_SHUTDOWN 0x8900u
+#define GUEST_RESULT_LINE_TAG "CETBENCH-RESULT"
 
 #define PHASE_LOOP_BEGIN 1u
 #define PHASE_LOOP_END   2u
@@ -51,7 +62,8 @@ enum guest_vendor { VENDOR_INTEL = 1, VENDOR_AMD = 2 };
 #define GUEST_CET_IBT   (1u << 0)
 #define GUEST_CET_SHSTK (1u << 1)
 
-/* Guest workloads (the table in workloads/table.py names the same ids). */
+/* Guest workloads (the table in workloads/table.py names the same ids; names, rings and loop
+ * shapes: workload_list.h). */
 enum guest_workload {
 	GW_CPUID = 1,       /* CPUID leaf 0 per op: exit handled in the kernel */
 	GW_HYPERCALL = 2,   /* VMCALL/VMMCALL per op: exit handled in the kernel */
@@ -88,7 +100,9 @@ struct guest_params {
 	uint64_t iterations;   /* ops in the timed loop */
 	uint64_t inject_cycles;/* extra TSC cycles of dependent work per op */
 	uint32_t msr_index;    /* GW_MSR: which MSR to read */
-	uint32_t reserved[7];
+	uint32_t save_method_max; /* 0, or the best enum guest_save_method the loader's CPUID offers:
+				   * caps the guest's choice where a KVM enumerates more than it emulates */
+	uint32_t reserved[6];
 };
 
 struct guest_result {
@@ -101,7 +115,7 @@ struct guest_result {
 	uint64_t cr0, cr4, efer, xss, u_cet, s_cet, pl3_ssp, ssp;
 	uint32_t cpuid7_ecx, cpuid7_edx, cpuid_d1_eax, cpuid_d1_ecx;
 	uint32_t save_method;  /* enum guest_save_method used by the context switch */
-	uint32_t reserved0;
+	uint32_t inject_units; /* dependent-work units per op the guest calibrated for inject_cycles */
 	char detail[128];      /* NUL-terminated: why setup failed, or other text for the loader */
 };
 
