@@ -90,5 +90,28 @@ def run(quick: bool, only: tuple[str, ...], out: Path | None, kernel_label: str 
         render_summary(rows, pairs, bundle.manifest["run_id"], str(bundle.root), console)
 
 
+@cli.command()
+@click.argument("variant")
+@click.option("--vendor", type=click.Choice(["intel", "amd"]), help="Explain for this CPU vendor (default: this host's).")
+@click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+def explain(variant: str, vendor: str | None, as_json: bool) -> None:
+    """Exactly what VARIANT sets (CPUID bits, control registers, MSRs, shadow-stack layout, the loop's exit)."""
+    from bench.explain import as_text
+    from bench.explain import explain as explain_variant
+    from bench.probe import collect
+    from workloads.build import BuildError
+    from workloads.table import all_variants, by_name
+
+    try:
+        chosen = by_name(variant)
+    except LookupError:
+        fail(f"unknown variant {variant!r}; known: {', '.join(v.name for v in all_variants())}")
+    try:
+        doc = explain_variant(chosen, collect(), vendor)
+    except (BuildError, RuntimeError) as exc:
+        fail(str(exc), EXIT_ENVIRONMENT)
+    click.echo(json.dumps(doc, indent=2) if as_json else "\n".join(as_text(doc)))
+
+
 def main() -> None:
     cli(prog_name="cetbench")

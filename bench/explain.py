@@ -1,0 +1,87 @@
+"""`cetbench explain VARIANT`: exactly what a variant sets, so a lab engineer can check it against
+the SDM and the kernel ABI before trusting a CET-on number.
+
+Guest variants are explained by the micro-VMM itself (`cetbench-vmm --explain`), from the same
+setup values the guest uses; host variants by the kernel ABI calls their workload makes.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import Any
+
+from bench import arch
+from bench.verdicts import judge
+from workloads.build import build
+from workloads.table import Variant
+
+
+def explain_host(variant: Variant) -> dict[str, Any]:
+    on = variant.cet_on
+    return {
+        "variant": variant.name,
+        "program": variant.workload.program,
+        "op": variant.workload.description,
+        "shadow_stack": {
+            "enable": (f"inline syscall {arch.NR_ARCH_PRCTL_X86_64} arch_prctl(ARCH_SHSTK_ENABLE=0x{arch.ARCH_SHSTK_ENABLE:x},"
+                       f" ARCH_SHSTK_SHSTK=0x{arch.ARCH_SHSTK_SHSTK:x}) in main(), which then never returns "
+                       "(exit through exit_group), as tools/testing/selftests/x86/test_shadow_stack.c")
+            if on else "not enabled (arch_prctl not called)",
+            "confirmed_by": "/proc/self/status `x86_Thread_features:` must list shstk"
+                            + (" in both processes" if variant.workload.name == "host.ctxswitch" else "")
+                            if on else "/proc/self/status must not list shstk",
+            "on_refusal": "exit 3 with the kernel's errno: recorded unsupported, never measured" if on else None,
+        },
+        "timing": "CLOCK_MONOTONIC_RAW and RDTSCP around the whole loop; nothing else inside it",
+    }
+
+
+def explain_guest(variant: Variant, vendor: str | None) -> dict[str, Any]:
+    vmm, guest = build("cetbench-vmm"), build("cetbench-guest")
+    cmd = [str(vmm.path), "--explain", *variant.native_args(), "--guest", str(guest.path)]
+    if vendor:
+        cmd += ["--vendor", vendor]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"cetbench-vmm --explain failed: {proc.stderr.strip() or proc.stdout.strip()}")
+    doc: dict[str, Any] = json.loads(proc.stdout)
+    return {"variant": variant.name, **doc}
+
+
+def explain(variant: Variant, probe: dict[str, Any], vendor: str | None = None) -> dict[str, Any]:
+    doc = explain_host(variant) if variant.workload.kind == "host" else explain_guest(variant, vendor)
+    verdict = judge(variant, probe)
+    doc["on_this_host"] = {"runnable": verdict.runnable, "reason": verdict.reason, "refused_by": verdict.refused_by}
+    return doc
+
+
+def as_text(value: Any, indent: int = 0) -> list[str]:
+    """A plain, indented rendering of nested dicts and lists (pastes into a mail as is)."""
+    pad = "  " * indent
+    lines: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, dict | list) and item:
+                lines.append(f"{pad}{key}:")
+                lines += as_text(item, indent + 1)
+            else:
+                lines.append(f"{pad}{key}: {_scalar(item)}")
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict | list):
+                lines.append(f"{pad}-")
+                lines += as_text(item, indent + 1)
+            else:
+                lines.append(f"{pad}- {_scalar(item)}")
+    else:
+        lines.append(f"{pad}{_scalar(value)}")
+    return lines
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)

@@ -1,0 +1,45 @@
+"""`cetbench explain`: what a variant sets, checked against the architectural encodings."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from bench import arch
+
+
+def explain(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bench", "explain", *args], capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def test_guest_variant_with_ibt_and_shstk() -> None:
+    proc = explain("guest.syscall[cet=ibt+shstk]", "--vendor", "intel", "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert int(doc["cr4"], 16) & arch.CR4_CET and int(doc["cr0"], 16) & arch.CR0_WP
+    msrs = doc["msrs"]
+    assert int(msrs["IA32_U_CET"]["value"], 16) == arch.CET_SHSTK_EN
+    assert int(msrs["IA32_S_CET"]["value"], 16) & arch.CET_ENDBR_EN
+    assert int(msrs["IA32_U_CET"]["index"], 16) == arch.MSR_IA32_U_CET
+    assert doc["on_this_host"]["runnable"] in (True, False)
+    if not doc["on_this_host"]["runnable"]:
+        assert doc["on_this_host"]["reason"]
+
+
+def test_guest_variant_without_cet_sets_nothing() -> None:
+    doc = json.loads(explain("guest.vmexit.pio[cet=none]", "--json").stdout)
+    assert not int(doc["cr4"], 16) & arch.CR4_CET
+
+
+def test_host_variant_and_text_output() -> None:
+    proc = explain("host.ctxswitch[shstk=on]")
+    assert proc.returncode == 0
+    assert f"ARCH_SHSTK_ENABLE=0x{arch.ARCH_SHSTK_ENABLE:x}" in proc.stdout
+    assert "in both processes" in proc.stdout
+
+
+def test_unknown_variant_is_one_line_and_exit_2() -> None:
+    proc = explain("guest.nosuch[cet=none]")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "unknown variant" in proc.stderr
