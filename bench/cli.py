@@ -92,7 +92,8 @@ def run(quick: bool, only: tuple[str, ...], out: Path | None, kernel_label: str 
 
 @cli.command()
 @click.argument("variant")
-@click.option("--vendor", type=click.Choice(["intel", "amd"]), help="Explain for this CPU vendor (default: this host's).")
+@click.option("--vendor", type=click.Choice(["intel", "amd"]),
+              help="Explain for this CPU vendor (default: this host's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 def explain(variant: str, vendor: str | None, as_json: bool) -> None:
     """Exactly what VARIANT sets (CPUID bits, control registers, MSRs, shadow-stack layout, the loop's exit)."""

@@ -24,8 +24,9 @@ def explain_host(variant: Variant) -> dict[str, Any]:
         "program": variant.workload.program,
         "op": variant.workload.description,
         "shadow_stack": {
-            "enable": (f"inline syscall {arch.NR_ARCH_PRCTL_X86_64} arch_prctl(ARCH_SHSTK_ENABLE=0x{arch.ARCH_SHSTK_ENABLE:x},"
-                       f" ARCH_SHSTK_SHSTK=0x{arch.ARCH_SHSTK_SHSTK:x}) in main(), which then never returns "
+            "enable": (f"inline syscall {arch.NR_ARCH_PRCTL_X86_64} arch_prctl("
+                       f"ARCH_SHSTK_ENABLE=0x{arch.ARCH_SHSTK_ENABLE:x}, "
+                       f"ARCH_SHSTK_SHSTK=0x{arch.ARCH_SHSTK_SHSTK:x}) in main(), which then never returns "
                        "(exit through exit_group), as tools/testing/selftests/x86/test_shadow_stack.c")
             if on else "not enabled (arch_prctl not called)",
             "confirmed_by": "/proc/self/status `x86_Thread_features:` must list shstk"
