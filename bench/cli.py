@@ -54,11 +54,14 @@ def probe(as_json: bool) -> None:
               help="Replace the pyperf configuration (repeat: --pyperf-arg=--processes --pyperf-arg=5).")
 @click.option("--perf", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
               help="perf counting pass per variant, after the timed samples (auto: when perf is usable).")
+@click.option("--store", "store_url", envvar="CETBENCH_STORE", metavar="URL",
+              help="Store to ingest the bundle into (default: the SQLite file in the data directory).")
+@click.option("--no-store", is_flag=True, help="Only write the bundle; do not ingest it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def run(quick: bool, only: tuple[str, ...], out: Path | None, kernel_label: str | None, cpu: int,
         resume: Path | None, inject_cycles: int, timeout: float | None, pyperf_args: tuple[str, ...],
-        perf: str, as_json: bool) -> None:
-    """Run the benchmark variants and write a run bundle."""
+        perf: str, store_url: str | None, no_store: bool, as_json: bool) -> None:
+    """Run the benchmark variants, write a run bundle and ingest it into the store."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from bench.runner import RunError, RunOptions, execute
@@ -81,13 +84,31 @@ def run(quick: bool, only: tuple[str, ...], out: Path | None, kernel_label: str 
             bundle = execute(opts, progress)
         except RunError as exc:
             fail(str(exc))
+    stored = None if no_store else store_bundle(bundle.root, store_url)
     rows = variant_rows(bundle.root, bundle.manifest)
     pairs = side_by_side(rows)
     if as_json:
-        click.echo(json.dumps({"run_id": bundle.manifest["run_id"], "bundle": str(bundle.root),
+        click.echo(json.dumps({"run_id": bundle.manifest["run_id"], "bundle": str(bundle.root), "store": stored,
                                "variants": rows, "cet_pairs": pairs}, indent=2))
     else:
         render_summary(rows, pairs, bundle.manifest["run_id"], str(bundle.root), console)
+        if stored:
+            console.print(f"stored in {stored}")
+
+
+def store_bundle(root: Path, store_url: str | None) -> str:
+    """Ingest a finished bundle; a store failure is one line and exit 3, and the bundle stays on disk
+    (so `cetbench ingest` can add it later)."""
+    import results
+
+    try:
+        store = results.open_store(store_url)
+        report = results.ingest_paths(store, [root])
+    except results.StoreError as exc:
+        fail(f"{exc} (the bundle is kept in {root}; `cetbench ingest {root}` adds it later)", EXIT_ENVIRONMENT)
+    if not report.ok:
+        fail(f"{report.errors[0].message} (bundle kept in {root})", EXIT_ENVIRONMENT)
+    return str(store.display_url)
 
 
 @cli.command()
@@ -115,4 +136,6 @@ def explain(variant: str, vendor: str | None, as_json: bool) -> None:
 
 
 def main() -> None:
+    import bench.cli_results  # noqa: F401  (registers the store and analysis commands on `cli`)
+
     cli(prog_name="cetbench")

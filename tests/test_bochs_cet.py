@@ -4,8 +4,9 @@ No machine here has CET, so this is where the guest's CET setup, its SYSCALL pat
 shadow stack, and its context switch actually run with CET on. Three layers, each needing the one before:
   1. the BIOS boot path (workloads/guest/bochs/boot.S) hands over abi.h's boot state (stub guest);
   2. the emulated CPU implements the CET pieces we rely on (cet_probe.c asks it directly);
-  3. the cetbench guest itself: every CET configuration runs each workload with CET verified on and
-     no #CP, and the two fault tests raise #CP with the SDM error codes (a run without #CP fails).
+  3. the cetbench guest itself: every CET configuration runs each workload with CET verified on, before
+     and after the timed loop, and no #CP; the two fault tests raise #CP with the SDM error codes (a run
+     without #CP fails); a loop that turns CET off ends with the CET-lost status naming the register.
 bochs wall-clock times are emulation times and are never reported or asserted.
 """
 
@@ -99,6 +100,21 @@ def test_parse_result_line():
         "detail": 'no #CP: ran "off"',
     }
     assert run.parse_result("CETBENCH-RESULTS status=1\n") is None
+
+
+def test_readback_before_and_after_the_loop():
+    regs = "cet_active=0 cet_active_before=2 cr4=0x840620 xss=0x0 u_cet=0x1 s_cet=0x0 pl3_ssp=0x402ff8 ssp=0x402ff8"
+    after = (
+        "after_valid=1 cet_active_after=0 after_tasks=3 cr4_after=0x840620 xss_after=0x0 u_cet_after=0x0"
+        " s_cet_after=0x0 pl3_ssp_after=0x402fe8 ssp_after0=0x0 ssp_after1=0x404ff8"
+    )
+    res = run.parse_result(f'CETBENCH-RESULT status=5 {regs} {after} detail="U_CET 0x1 -> 0x0"\n')
+    assert res is not None
+    assert run.readback_before(res) == run.CetReadback(2, 0x840620, 0, 1, 0, 0x402FF8, {0: 0x402FF8})
+    assert run.readback_after(res) == run.CetReadback(0, 0x840620, 0, 0, 0, 0x402FE8, {0: 0, 1: 0x404FF8})
+    assert run.readback_after({**res, "after_valid": 0}) is None
+    with pytest.raises(ValueError, match="u_cet_after"):
+        run.readback_after({k: v for k, v in res.items() if k != "u_cet_after"})
 
 
 # ---- layer 1: the boot path, with the stub guest --------------------------------------------------
@@ -251,6 +267,15 @@ NEGATIVE = {
     ("GW_TEST_CP_ENDBR", "none"): None,
     ("GW_TEST_CP_ENDBR", "shstk"): None,
 }
+# GW_TEST_CET_LOST clears, inside its loop, the enable bit of each feature on: cet config -> the
+# registers the CET-lost detail must name ("none": nothing to lose, the run ends OK)
+CET_LOST = {
+    "shstk": ("U_CET 0x1 -> 0x0",),
+    "ibt": ("S_CET 0x4 -> 0x0",),
+    "ibt+shstk": ("S_CET 0x4 -> 0x0", "U_CET 0x1 -> 0x0"),
+    "none": (),
+}
+RING3_TASKS = {"GW_SYSCALL": {0}, "GW_CTXSWITCH": {0, 1}}  # ring-0 loops: a probe task with shstk
 
 
 @pytest.fixture(scope="module")
@@ -263,6 +288,7 @@ def guest_runs(bochs_installed, guest):
     """Every guest run of this module, two bochs at a time (one per core)."""
     img = guest.path.read_bytes()
     keys = [(w, c) for w in POSITIVE for c in CET_CONFIGS] + list(NEGATIVE)
+    keys += [("GW_TEST_CET_LOST", c) for c in CET_LOST]
 
     def one(key):
         return run.run_guest(img, ABI[key[0]], CET_CONFIGS[key[1]], ITERATIONS)
@@ -277,6 +303,20 @@ def _result(r: run.BochsRun) -> dict:
     return r.result
 
 
+def _assert_cet_state(state: run.CetReadback, cet: int, save_method: int, cpuid_d1_ecx: int) -> None:
+    """The registers of `state` hold exactly the configuration `cet` asks for (the guest's verdict too)."""
+    ibt, shstk = bool(cet & ABI["GUEST_CET_IBT"]), bool(cet & ABI["GUEST_CET_SHSTK"])
+    assert state.cet_active == cet  # the guest read its CET state back and found what was asked
+    assert bool(state.cr4 & arch.CR4_CET) == (ibt or shstk)
+    assert bool(state.s_cet & arch.CET_ENDBR_EN) == ibt and not state.s_cet & arch.CET_SHSTK_EN
+    assert bool(state.u_cet & arch.CET_SHSTK_EN) == shstk and not state.u_cet & arch.CET_ENDBR_EN
+    # CET_U goes through IA32_XSS only where CPUID says XSS can hold it (not on bochs 2.7: 0xD.1 ECX=0)
+    xss_cet_u = shstk and save_method == ABI["SAVE_XSAVES"] and cpuid_d1_ecx & arch.XSS_CET_U
+    assert state.xss == (arch.XSS_CET_U if xss_cet_u else 0)
+    if not shstk:  # RDSSPQ is a NOP in ring 3 without a user shadow stack
+        assert state.pl3_ssp == 0 and set(state.task_ssp.values()) <= {0}
+
+
 @pytest.mark.parametrize("cet_name", CET_CONFIGS)
 @pytest.mark.parametrize("workload", POSITIVE)
 def test_guest_workload_runs_with_cet_verified_on(guest_runs, workload, cet_name):
@@ -286,20 +326,48 @@ def test_guest_workload_runs_with_cet_verified_on(guest_runs, workload, cet_name
     assert res["status"] == ABI["GUEST_STATUS_OK"], _why(r)
     assert res["vector"] == 0 and res["error_code"] == 0  # no exception, #CP or other
     assert res["ops"] == ITERATIONS
-    assert res["cet_active"] == cet  # the guest read its CET state back and found what was asked
-    ibt, shstk = bool(cet & ABI["GUEST_CET_IBT"]), bool(cet & ABI["GUEST_CET_SHSTK"])
-    assert bool(res["cr4"] & arch.CR4_CET) == (ibt or shstk)
+    assert res["cet_active"] == cet  # what held both before and after the loop
     assert res["cr0"] & arch.CR0_WP
-    assert bool(res["s_cet"] & arch.CET_ENDBR_EN) == ibt and not res["s_cet"] & arch.CET_SHSTK_EN
-    assert bool(res["u_cet"] & arch.CET_SHSTK_EN) == shstk and not res["u_cet"] & arch.CET_ENDBR_EN
+    shstk = bool(cet & ABI["GUEST_CET_SHSTK"])
+    before = run.readback_before(res)
+    _assert_cet_state(before, cet, res["save_method"], res["cpuid_d1_ecx"])
     if shstk:  # PL3_SSP inside the guest's shadow-stack area; ring 3 really ran on it (ssp)
         assert res["pl3_ssp"] and res["pl3_ssp"] % 8 == 0 and res["ssp"] == res["pl3_ssp"], _why(r)
-    else:
-        assert res["pl3_ssp"] == 0
-    # CET_U goes through IA32_XSS only where CPUID says XSS can hold it (not on bochs 2.7: 0xD.1 ECX=0)
-    xss_cet_u = shstk and res["save_method"] == ABI["SAVE_XSAVES"] and res["cpuid_d1_ecx"] & arch.XSS_CET_U
-    assert res["xss"] == (arch.XSS_CET_U if xss_cet_u else 0)
     assert res["save_method"] == ABI["SAVE_XSAVES"]  # bochs tigerlake enumerates XSAVES
+
+    # after the timed loop: the same configuration, the same registers, every ring-3 task on its stack
+    after = run.readback_after(res)
+    assert after is not None, _why(r)
+    _assert_cet_state(after, cet, res["save_method"], res["cpuid_d1_ecx"])
+    assert (after.cr4, after.xss, after.u_cet, after.s_cet) == (before.cr4, before.xss, before.u_cet, before.s_cet)
+    tasks = RING3_TASKS.get(workload, {0} if shstk else set())
+    assert set(after.task_ssp) == tasks, _why(r)
+    if shstk:  # each task left one CALL below the top of its own shadow stack
+        assert after.task_ssp[0] == before.task_ssp[0]
+        assert len(set(after.task_ssp.values())) == len(tasks) and all(v % 8 == 0 for v in after.task_ssp.values())
+        assert after.pl3_ssp in after.task_ssp.values()  # the last task's SYSCALL parked its SSP there
+    assert res["detail"] == ""
+
+
+@pytest.mark.parametrize("cet_name", CET_LOST)
+def test_guest_reports_cet_lost_in_the_loop(guest_runs, cet_name):
+    """A loop whose kernel side turns CET off (GW_TEST_CET_LOST) cannot pass as CET-on: the after-loop
+    readback shows it, the status is CET-lost and the detail names the register and both values."""
+    r = guest_runs[("GW_TEST_CET_LOST", cet_name)]
+    res = _result(r)
+    assert res["ops"] == ITERATIONS and res["vector"] == 0, _why(r)  # the loop itself completed
+    after = run.readback_after(res)
+    assert after is not None, _why(r)
+    if not CET_LOST[cet_name]:  # control: nothing on, nothing lost
+        assert res["status"] == ABI["GUEST_STATUS_OK"] and after.cet_active == 0, _why(r)
+        return
+    assert res["status"] == ABI["GUEST_STATUS_CET_LOST"], _why(r)
+    assert res["cet_active"] == 0 and after.cet_active == 0  # the run claims no CET
+    assert run.readback_before(res).cet_active == CET_CONFIGS[cet_name]  # it was on before
+    detail = str(res["detail"])
+    assert detail.endswith(" after the loop") and all(d in detail for d in CET_LOST[cet_name]), detail
+    if "shstk" in cet_name:  # and ring 3 saw it: RDSSPQ, a NOP without a shadow stack, left 0
+        assert after.task_ssp == {0: 0} and "task 0 SSP" in detail and after.u_cet == 0
 
 
 @pytest.mark.parametrize("workload, cet_name", list(NEGATIVE))
@@ -311,7 +379,10 @@ def test_guest_cp_fault_tests(guest, guest_runs, workload, cet_name):
     res = _result(r)
     if expect is None:
         assert res["vector"] != arch.VECTOR_CP and res["status"] != ABI["GUEST_STATUS_EXCEPTION"], _why(r)
+        after = run.readback_after(res)  # the loop ran to its end with CET as asked
+        assert after is not None and after.cet_active == CET_CONFIGS[cet_name], _why(r)
         return
+    assert run.readback_after(res) is None  # the loop never ended: no after-loop state is claimed
     assert (res["status"], res["vector"], res["error_code"]) == (
         ABI["GUEST_STATUS_EXCEPTION"],
         arch.VECTOR_CP,

@@ -110,7 +110,8 @@ def test_shadow_stack_layout_and_page_attributes(built, cet):
         # guard pages either side are not present
         assert h(s["guard_below_pte"]) == 0 and h(s["guard_above_pte"]) == 0
         assert h(s["guard_below"]) == base - 4096 and h(s["guard_above"]) == top
-    assert h(stacks[0]["readback_ssp"]) == h(stacks[0]["initial_ssp"]) - 8
+    # RDSSPQ one CALL deep as each task leaves ring 3 (task 0's probe; every task after the loop)
+    assert all(h(s["readback_ssp"]) == h(s["initial_ssp"]) - 8 for s in stacks)
     assert h(d["msrs"]["IA32_PL3_SSP"]["value"]) == h(stacks[0]["initial_ssp"])
     pde = h(d["page_tables"]["split_pde"])  # non-leaf: R/W=1 so the leaf decides; not a 2 MiB page
     assert pde & PTE_P and pde & PTE_RW and pde & PTE_US and not pde & PTE_PS
@@ -147,9 +148,18 @@ def test_ibt_is_refused_on_amd_by_the_cpu(built):
 
 @pytest.mark.parametrize(
     "workload, exit_kind",
-    [("cpuid", "in KVM"), ("msr", "in KVM"), ("pio", "KVM_EXIT_IO"), ("syscall", "none"), ("ctxswitch", "none")],
+    [
+        ("cpuid", "in KVM"),
+        ("msr", "in KVM"),
+        ("pio", "KVM_EXIT_IO"),
+        ("syscall", "none"),
+        ("ctxswitch", "none"),
+        ("test-cet-lost", "GUEST_STATUS_CET_LOST"),
+    ],
 )
 def test_loop_exit_is_named(built, workload, exit_kind):
     loop = explain(built, "none", workload=workload)["loop"]
     assert exit_kind in loop["vm_exit"]
-    assert loop["ring"] == (3 if workload in ("syscall", "ctxswitch") else 0)
+    assert loop["ring"] == (3 if workload in ("syscall", "ctxswitch", "test-cet-lost") else 0)
+    # CET is read back before and after the loop, by every ring-3 task as it leaves
+    assert "before and after the loop" in loop["cet_check"] and "RDSSPQ" in loop["cet_check"]

@@ -12,7 +12,8 @@ import os
 import pytest
 
 from tests import independent
-from tests.vmm_fixtures import build_all, kvm_usable, run_vmm
+from tests.vmm_fixtures import build_all, kvm_usable, result_stub_guest, run_vmm
+from workloads.guest.bochs.cdefs import abi
 
 pytestmark = pytest.mark.skipif(kvm_usable() is not None, reason=str(kvm_usable()))
 
@@ -40,6 +41,10 @@ def measured(r, n=N):
     assert d["vendor"] in ("amd", "intel")
     assert d["save_method"] in ("fxsave", "xsave", "xsavec", "xsaves")
     assert d["loop_exits"]["intr"] == 0 and d["loop_exits"]["io_other"] == 0
+    # CET read back before and after the timed loop: the same (none), in the same registers
+    before, after = d["readback"], d["readback_after"]
+    assert before["cet_active"] == after["cet_active"] == "none"
+    assert all(after[k] == before[k] for k in ("cr4", "xss", "u_cet", "s_cet", "pl3_ssp"))
     return d
 
 
@@ -119,6 +124,32 @@ def test_hang_is_ended_by_the_timeout(built):
 def test_cp_test_without_cet_reports_no_exception(built):
     r = run(built, "test-cp-endbr")
     assert r.rc == EXIT_FAILED and r.doc["error"] == "expected exception did not occur"
+
+
+# ---- CET lost during the loop (needs CET to happen for real: a stub guest reports it here) ----------
+
+ABI = abi()
+
+
+def test_cet_lost_in_the_loop_is_a_failure_with_both_readbacks(built, tmp_path):
+    detail = "U_CET 0x1 -> 0x0, task 0 SSP 0x402ff8 -> 0x0 after the loop"
+    lost, shstk = ABI["GUEST_STATUS_CET_LOST"], ABI["GUEST_CET_SHSTK"]
+    stub = result_stub_guest(tmp_path, detail, status=lost, ops=N, cet_before=shstk, u_cet=1, after_valid=1)
+    r = run_vmm(built, "--guest", str(stub), "--workload", "cpuid", "--iterations", str(N))
+    assert r.rc == EXIT_FAILED, r.stdout
+    assert r.doc["error"] == "guest CET state changed during the timed loop" and r.doc["detail"] == detail
+    assert r.doc["readback"]["cet_active"] == "shstk" and r.doc["readback"]["u_cet"] == "0x1"
+    after = r.doc["readback_after"]
+    assert after["cet_active"] == "none" and after["u_cet"] == "0x0"
+    assert after["task_ssp"] == [{"task": 0, "ssp": "0x1230"}]
+
+
+def test_ok_without_the_after_loop_readback_is_a_failure(built, tmp_path):
+    stub = result_stub_guest(tmp_path, status=ABI["GUEST_STATUS_OK"], ops=N)
+    r = run_vmm(built, "--guest", str(stub), "--workload", "cpuid", "--iterations", str(N))
+    assert r.rc == EXIT_FAILED, r.stdout
+    assert r.doc["error"] == "guest did not read its CET state back after the loop"
+    assert "readback_after" not in r.doc
 
 
 def test_image_links_where_the_abi_loads_it(built):

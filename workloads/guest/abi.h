@@ -77,6 +77,8 @@ enum guest_workload {
 	GW_TEST_HANG = 102,
 	GW_TEST_CP_RET = 103,   /* shadow-stack mismatch on RET: must raise #CP, error code 1 */
 	GW_TEST_CP_ENDBR = 104, /* indirect jump to a target without ENDBR64: #CP, error code 3 */
+	GW_TEST_CET_LOST = 105, /* ring 3 asks the kernel to clear U_CET.SH_STK_EN / S_CET.ENDBR_EN in the
+				 * loop: the after-loop check must end the run GUEST_STATUS_CET_LOST */
 };
 
 /* State-save instruction the guest's context switch used (the best its CPUID offers, as Linux). */
@@ -88,7 +90,12 @@ enum guest_status {
 	GUEST_STATUS_EXCEPTION = 2, /* vector, error_code, fault_rip are valid */
 	GUEST_STATUS_SETUP_FAILED = 3, /* CET requested but the guest could not turn it on (why in detail) */
 	GUEST_STATUS_BAD_PARAMS = 4,
+	GUEST_STATUS_CET_LOST = 5, /* CET state read back after the timed loop differs from before it
+				    * (what changed in detail, e.g. "U_CET 0x1 -> 0x0 after the loop") */
 };
+
+/* Ring-3 tasks whose exit SSP struct guest_result holds (cet_setup.h GUEST_TASKS is the same). */
+#define GUEST_RESULT_TASKS 2
 
 struct guest_params {
 	uint32_t magic;        /* GUEST_PARAMS_MAGIC */
@@ -111,12 +118,21 @@ struct guest_result {
 	uint64_t ops;          /* ops completed */
 	uint64_t tsc_begin, tsc_end; /* RDTSCP (or RDTSC+LFENCE) around the timed loop */
 	uint64_t vector, error_code, fault_rip;
-	/* read back by the guest after its CET setup */
+	/* read back by the guest after its CET setup, before the timed loop */
 	uint64_t cr0, cr4, efer, xss, u_cet, s_cet, pl3_ssp, ssp;
 	uint32_t cpuid7_ecx, cpuid7_edx, cpuid_d1_eax, cpuid_d1_ecx;
 	uint32_t save_method;  /* enum guest_save_method used by the context switch */
 	uint32_t inject_units; /* dependent-work units per op the guest calibrated for inject_cycles */
 	char detail[128];      /* NUL-terminated: why setup failed, or other text for the loader */
+	/* Appended (the fields above keep their offsets): the same CET state read again AFTER the timed
+	 * loop, so state lost during the loop (a state save that drops CET_U, a task switch that
+	 * forgets PL3_SSP) shows. cet_active above = what held both before and after. */
+	uint32_t after_valid;       /* 1 once the after-loop readback below was taken */
+	uint32_t cet_active_before; /* GUEST_CET_* verified on by the readback before the loop */
+	uint32_t cet_active_after;  /* GUEST_CET_* verified on after the loop */
+	uint32_t after_tasks;       /* bit t: task t left ring 3 after the loop; ssp_after[t] is valid */
+	uint64_t cr4_after, xss_after, u_cet_after, s_cet_after, pl3_ssp_after;
+	uint64_t ssp_after[GUEST_RESULT_TASKS]; /* RDSSP of task t in ring 3 as it left (0: no shadow stack) */
 };
 
 #endif

@@ -80,30 +80,114 @@ int cet_configure(void)
 	return 0;
 }
 
+static int has_cet_msrs(void)
+{
+	return (g.cpuid.c7_ecx & CPUID7_ECX_SHSTK) || (g.cpuid.c7_edx & CPUID7_EDX_IBT);
+}
+
+/* The SSP task t reads at its exit with SHSTK (0 without: RDSSPQ is a NOP): one CALL below the top
+ * its PL3_SSP gave it (user_task_start calls the task function, which ends in user_exit()). */
+static uint64_t exit_ssp_expected(int t)
+{
+	return (g.setup.cet & GUEST_CET_SHSTK) ? g.setup.pl3_ssp[t] - 8 : 0;
+}
+
 /* Read the state back; the CET bits count as active only if the hardware kept them
  * (and, for SHSTK, if ring 3 really ran on its shadow stack: result.ssp from the probe task). */
 void cet_read_back(void)
 {
 	struct guest_result *r = RESULT;
-	int has_cet_msrs = (g.cpuid.c7_ecx & CPUID7_ECX_SHSTK) || (g.cpuid.c7_edx & CPUID7_EDX_IBT);
 	uint32_t active = 0;
 
 	r->cr0 = READ_CR(0);
 	r->cr4 = READ_CR(4);
 	r->efer = rdmsr(MSR_EFER);
 	r->xss = g.setup.save_method == SAVE_XSAVES ? rdmsr(MSR_IA32_XSS) : 0;
-	if (has_cet_msrs) {
+	if (has_cet_msrs()) {
 		r->u_cet = rdmsr(MSR_IA32_U_CET);
 		r->s_cet = rdmsr(MSR_IA32_S_CET);
 	}
 	if (g.cpuid.c7_ecx & CPUID7_ECX_SHSTK)
 		r->pl3_ssp = rdmsr(MSR_IA32_PL3_SSP);
+	(void)task_exit_ssp(0, &r->ssp);  /* the probe task's, if it ran */
 	if ((r->cr4 & CR4_CET) && (r->s_cet & CET_ENDBR_EN))
 		active |= GUEST_CET_IBT;
-	/* The probe task read SSP one CALL below the top its PL3_SSP gave it. */
-	if ((r->cr4 & CR4_CET) && (r->u_cet & CET_SHSTK_EN) && r->ssp == g.setup.pl3_ssp[0] - 8)
+	if ((r->cr4 & CR4_CET) && (r->u_cet & CET_SHSTK_EN) && r->ssp == exit_ssp_expected(0))
 		active |= GUEST_CET_SHSTK;
-	r->cet_active = active;
+	r->cet_active = r->cet_active_before = active;
+}
+
+/* What IA32_PL3_SSP must hold after the loop: with SHSTK, the SSP the last SYSCALL (a task's exit)
+ * parked there; without, the value before the loop (nothing writes it). */
+static uint64_t pl3_ssp_expected;
+
+/* After the timed loop, the registers of cet_read_back() again, in ring 0 and before anything else
+ * runs (a probe task would rewrite IA32_PL3_SSP). */
+void cet_read_after(void)
+{
+	struct guest_result *r = RESULT;
+	int last = task_last_exited();
+
+	r->cr4_after = READ_CR(4);
+	r->xss_after = g.setup.save_method == SAVE_XSAVES ? rdmsr(MSR_IA32_XSS) : 0;
+	if (has_cet_msrs()) {
+		r->u_cet_after = rdmsr(MSR_IA32_U_CET);
+		r->s_cet_after = rdmsr(MSR_IA32_S_CET);
+	}
+	if (g.cpuid.c7_ecx & CPUID7_ECX_SHSTK)
+		r->pl3_ssp_after = rdmsr(MSR_IA32_PL3_SSP);
+	pl3_ssp_expected = (g.setup.cet & GUEST_CET_SHSTK) && last >= 0 ? exit_ssp_expected(last) : r->pl3_ssp;
+}
+
+/* Appends "NAME want -> got" to the detail when they differ. */
+static int changed(const char *name, uint64_t want, uint64_t got)
+{
+	if (want == got)
+		return 0;
+	if (RESULT->detail[0])
+		detail_append(", ");
+	detail_append(name);
+	detail_append(" ");
+	detail_append_hex(want);
+	detail_append(" -> ");
+	detail_append_hex(got);
+	return 1;
+}
+
+/* Compare the after-loop state (registers from cet_read_after(), the SSP every task read in ring 3
+ * as it left) with the state before the loop. cet_active keeps what held both times. */
+int cet_verify_after(void)
+{
+	static const char *const ssp_names[GUEST_TASKS] = { "task 0 SSP", "task 1 SSP" };
+	struct guest_result *r = RESULT;
+	int lost = 0, ssp_lost = 0;
+	uint32_t active = 0;
+
+	for (int t = 0; t < GUEST_TASKS; t++)
+		if (task_exit_ssp(t, &r->ssp_after[t]))
+			r->after_tasks |= 1u << t;
+	set_detail(0, 0);
+	lost |= changed("CR4", r->cr4, r->cr4_after);
+	lost |= changed("S_CET", r->s_cet, r->s_cet_after);
+	lost |= changed("U_CET", r->u_cet, r->u_cet_after);
+	lost |= changed("XSS", r->xss, r->xss_after);
+	ssp_lost |= changed("PL3_SSP", pl3_ssp_expected, r->pl3_ssp_after);
+	for (int t = 0; t < GUEST_TASKS; t++)
+		if (r->after_tasks & (1u << t))
+			ssp_lost |= changed(ssp_names[t], exit_ssp_expected(t), r->ssp_after[t]);
+	if ((r->cr4_after & CR4_CET) && (r->s_cet_after & CET_ENDBR_EN))
+		active |= GUEST_CET_IBT;
+	if ((r->cr4_after & CR4_CET) && (r->u_cet_after & CET_SHSTK_EN) && r->after_tasks && !ssp_lost)
+		active |= GUEST_CET_SHSTK;
+	r->cet_active_after = active;
+	r->cet_active &= active;
+	r->after_valid = 1;
+	if (!lost && !ssp_lost && active != g.setup.cet)
+		detail_append("no ring-3 task reported its SSP");
+	if (!lost && !ssp_lost && active == g.setup.cet)
+		return 0;
+	detail_append(" after the loop");
+	return GUEST_STATUS_CET_LOST;
 }
 
 /* State save/restore for the context switch: the method chosen in cet_setup_compute().

@@ -30,6 +30,7 @@ _Static_assert(GUEST_BOOT_EFER == (EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE), "
 #define GUEST_SPLIT_REGION_GPA  0x400000u
 #define GUEST_SPLIT_PT_GPA      0x400000u   /* its page table: the region's first page */
 #define GUEST_TASKS             2           /* ring-3 tasks (the context switch alternates them) */
+_Static_assert(GUEST_TASKS == GUEST_RESULT_TASKS, "abi.h result holds one exit SSP per task");
 #define GUEST_SHSTK_BYTES       0x1000u
 /* Shadow stack of task t: one page, with a not-present guard page below and above it. */
 #define GUEST_SHSTK_GPA(t)      (0x402000u + (uint32_t)(t) * 0x2000u)

@@ -164,6 +164,7 @@ test_cp_ret:
 cp_ret_insn:
 	ret
 cp_ret_landing:
+	xor %r12d, %r12d                   /* SSP for SYS_EXIT: none (no shadow stack, as user_exit) */
 	mov $2, %eax                       /* SYS_EXIT */
 	syscall
 	ud2

@@ -8,8 +8,9 @@
 
 #define RESULT ((struct guest_result *)(uintptr_t)GUEST_RESULT_GPA)
 
-/* Guest system calls (RAX = number). */
-enum { SYS_NOP = 0, SYS_YIELD = 1, SYS_EXIT = 2 };
+/* Guest system calls (RAX = number). SYS_EXIT takes the task's RDSSP in R12 (user_exit()).
+ * SYS_TEST_CET_OFF: GW_TEST_CET_LOST only. */
+enum { SYS_NOP = 0, SYS_YIELD = 1, SYS_EXIT = 2, SYS_TEST_CET_OFF = 3 };
 
 /* Register frame the SYSCALL entry pushes (entry.S); field order = reverse push order. */
 struct user_frame {
@@ -50,24 +51,30 @@ void desc_install(void);
 
 /* cet.c */
 int cet_configure(void);   /* 0 or GUEST_STATUS_SETUP_FAILED (detail written) */
-void cet_read_back(void);
+void cet_read_back(void);  /* before the timed loop */
+void cet_read_after(void); /* after it: the registers, in ring 0, before anything else runs */
+int cet_verify_after(void); /* 0 or GUEST_STATUS_CET_LOST (detail written) */
 void fpu_save(void *area);
 void fpu_restore(void *area);
 
 /* kernel.c */
 void task_prepare(int t, void (*fn)(void));
-void run_task(int t);       /* enters task t in ring 3; returns at its SYS_EXIT */
+void run_task(int t);       /* enters task t in ring 3; returns once every prepared task made SYS_EXIT */
+int task_exit_ssp(int t, uint64_t *ssp); /* 1 if task t left by SYS_EXIT: *ssp = its RDSSP there */
+int task_last_exited(void); /* whose SYSCALL left its SSP in IA32_PL3_SSP last; -1: none */
 long syscall_dispatch(struct user_frame *f);
 void guest_exception(uint64_t vector, uint64_t error_code, uint64_t rip, uint64_t cs);
 
 /* workloads.c */
-void workload_run(void);
+int workload_run(void);     /* returns the ring the timed loop ran at */
 void inject_calibrate(void);
 
 /* lib.c */
 void *memset(void *d, int c, unsigned long n);
 void *memcpy(void *d, const void *s, unsigned long n);
 void set_detail(const char *a, const char *b);
+void detail_append(const char *s);
+void detail_append_hex(uint64_t v);
 __attribute__((noreturn)) void guest_fail(uint32_t status, const char *why);
 
 /* ---- instructions ---- */
@@ -98,6 +105,14 @@ static inline uint64_t tsc_read(void)
 }
 #define READ_CR(n) ({ uint64_t v_; __asm__ volatile("mov %%cr" #n ", %0" : "=r"(v_)); v_; })
 #define WRITE_CR(n, v) __asm__ volatile("mov %0, %%cr" #n : : "r"((uint64_t)(v)) : "memory")
+/* A ring-3 task's last act: SYS_EXIT with its SSP in R12 (RDSSPQ is a NOP without a user shadow
+ * stack, leaving 0). Inlined, so the SSP is that of the function calling it. */
+static inline __attribute__((always_inline, noreturn)) void user_exit(void)
+{
+	__asm__ volatile("xor %%r12d, %%r12d\n\trdsspq %%r12\n\tsyscall"
+			 : : "a"((uint64_t)SYS_EXIT) : "rcx", "r11", "r12", "memory");
+	__builtin_unreachable();
+}
 static inline void user_syscall(uint64_t nr)
 {
 	__asm__ volatile("syscall"

@@ -5,14 +5,18 @@
  * the other task's, and SYSRET resumes it (SSP <- IA32_PL3_SSP when user shadow stacks are on). */
 #include "guest.h"
 
+enum task_state { TASK_UNUSED = 0, TASK_READY = 1, TASK_EXITED = 2 };
+
 struct task {
 	struct user_frame frame;  /* where SYSRET resumes the task */
 	uint64_t pl3_ssp;         /* its SSP while switched out, when CET_U is switched by MSR */
 	void *xarea;              /* its state-save area */
+	int state;                /* enum task_state */
+	uint64_t exit_ssp;        /* its RDSSP at SYS_EXIT (R12, user_exit()) */
 };
 
 static struct task tasks[GUEST_TASKS];
-static int current;
+static int current, last_exited = -1;
 
 /* Task t will start in user_task_start, which calls fn on the task's own stacks. */
 void task_prepare(int t, void (*fn)(void))
@@ -26,6 +30,8 @@ void task_prepare(int t, void (*fn)(void))
 	k->frame.rflags = GUEST_USER_RFLAGS;
 	k->pl3_ssp = g.setup.pl3_ssp[t];
 	k->xarea = (void *)(uintptr_t)GUEST_XAREA_GPA(t);
+	k->state = TASK_READY;
+	k->exit_ssp = 0;
 	memset(k->xarea, 0, GUEST_XAREA_BYTES);  /* XRSTOR needs a clean header */
 	/* The task's initial state image: the live state, with its own PL3_SSP when XSAVES holds it. */
 	if (g.setup.cet_u_switch == CET_U_SWITCH_XSAVES)
@@ -45,9 +51,23 @@ void run_task(int t)
 	enter_user();
 }
 
+int task_exit_ssp(int t, uint64_t *ssp)
+{
+	*ssp = tasks[t].exit_ssp;
+	return tasks[t].state == TASK_EXITED;
+}
+
+int task_last_exited(void)
+{
+	return last_exited;
+}
+
 static void context_switch(struct user_frame *f)
 {
 	struct task *prev = &tasks[current], *next = &tasks[current ^ 1];
+
+	if (next->state != TASK_READY)
+		guest_fail(GUEST_STATUS_BAD_PARAMS, "context switch to a task that is not ready");
 
 	prev->frame = *f;
 	fpu_save(prev->xarea);
@@ -58,6 +78,30 @@ static void context_switch(struct user_frame *f)
 	fpu_restore(next->xarea);
 	*f = next->frame;
 	current ^= 1;
+}
+
+/* SYS_EXIT: record the task's SSP; if the other task is still ready (ctxswitch: it is parked in its
+ * last yield), run it to its own exit, so every task reports its SSP after the loop. */
+static long task_exit(struct user_frame *f)
+{
+	tasks[current].exit_ssp = f->r12;
+	tasks[current].state = TASK_EXITED;
+	last_exited = current;
+	if (tasks[current ^ 1].state != TASK_READY)
+		return 1;
+	context_switch(f);
+	return 0;
+}
+
+/* GW_TEST_CET_LOST: turn off what the configuration turned on, as a buggy kernel path might. */
+static void test_cet_off(void)
+{
+	if (g.params.workload != GW_TEST_CET_LOST)
+		guest_fail(GUEST_STATUS_BAD_PARAMS, "SYS_TEST_CET_OFF outside GW_TEST_CET_LOST");
+	if (g.setup.cet & GUEST_CET_SHSTK)
+		wrmsr(MSR_IA32_U_CET, rdmsr(MSR_IA32_U_CET) & ~CET_SHSTK_EN);
+	if (g.setup.cet & GUEST_CET_IBT)
+		wrmsr(MSR_IA32_S_CET, rdmsr(MSR_IA32_S_CET) & ~CET_ENDBR_EN);
 }
 
 /* Called by syscall_entry with the task's frame: 0 resumes *f in ring 3, 1 returns to the kernel
@@ -71,7 +115,10 @@ long syscall_dispatch(struct user_frame *f)
 		context_switch(f);
 		return 0;
 	case SYS_EXIT:
-		return 1;
+		return task_exit(f);
+	case SYS_TEST_CET_OFF:
+		test_cet_off();
+		return 0;
 	}
 	guest_fail(GUEST_STATUS_BAD_PARAMS, "unknown guest system call");
 }

@@ -18,17 +18,41 @@ void *memcpy(void *d, const void *s, unsigned long n)
 	return d;
 }
 
-/* result.detail = a followed by b (either may be NULL), truncated, NUL-terminated. */
-void set_detail(const char *a, const char *b)
+/* result.detail += s, truncated, NUL-terminated. */
+void detail_append(const char *s)
 {
 	char *d = RESULT->detail;
 	unsigned long i = 0, cap = sizeof(RESULT->detail) - 1;
 
-	for (const char *s = a; s && *s && i < cap; s++)
-		d[i++] = *s;
-	for (const char *s = b; s && *s && i < cap; s++)
+	while (i < cap && d[i])
+		i++;
+	for (; s && *s && i < cap; s++)
 		d[i++] = *s;
 	d[i] = 0;
+}
+
+/* result.detail += v as 0x... without leading zeros. */
+void detail_append_hex(uint64_t v)
+{
+	char buf[19];
+	int i = 18;
+
+	buf[i] = 0;
+	do {
+		buf[--i] = "0123456789abcdef"[v & 15];
+		v >>= 4;
+	} while (v);
+	buf[--i] = 'x';
+	buf[--i] = '0';
+	detail_append(buf + i);
+}
+
+/* result.detail = a followed by b (either may be NULL), truncated, NUL-terminated. */
+void set_detail(const char *a, const char *b)
+{
+	RESULT->detail[0] = 0;
+	detail_append(a);
+	detail_append(b);
 }
 
 void guest_fail(uint32_t status, const char *why)

@@ -1,6 +1,7 @@
 /* cetbench guest: checks the loader's params, installs its descriptors, performs the CET setup
  * the params ask for, proves it by reading it back (and by a ring-3 probe), runs one workload,
- * and reports through struct guest_result. */
+ * proves CET held through its timed loop by reading everything back again, and reports through
+ * struct guest_result. */
 #include "guest.h"
 
 struct guest_state g;
@@ -19,22 +20,19 @@ static void read_cpuid(struct guest_cpuid_view *v)
 	}
 }
 
-/* With SHSTK, a first ring-3 run proves the user shadow stack is live: RDSSPQ (a NOP when the
- * shadow stack is off) must read the SSP that IA32_PL3_SSP gave the task, one CALL deep. */
+/* With SHSTK, a ring-3 run proves the user shadow stack is live: RDSSPQ (a NOP when the shadow
+ * stack is off) must read the SSP that IA32_PL3_SSP gave the task, one CALL deep (the kernel keeps
+ * what user_exit() reports). Run before the loop, and after it when the loop ran in ring 0. */
 static void user_probe(void)
 {
-	uint64_t ssp = 0;
-
-	__asm__ volatile("rdsspq %0" : "+r"(ssp));
-	RESULT->ssp = ssp;
-	user_syscall(SYS_EXIT);
+	user_exit();
 }
 
 void guest_main(void)
 {
 	struct guest_result *r = RESULT;
 	const struct guest_params *p = &g.params;
-	int status;
+	int status, ring;
 
 	g.params = *(const struct guest_params *)(uintptr_t)GUEST_PARAMS_GPA;
 	r->status = GUEST_STATUS_RUNNING;
@@ -69,7 +67,16 @@ void guest_main(void)
 			   "CET read back differs from the request (see cr4, u_cet, s_cet, ssp)");
 
 	inject_calibrate();
-	workload_run();
+	ring = workload_run();
+	/* After the loop: the same state again; ring-3 tasks reported their SSP as they left. */
+	cet_read_after();
+	if (ring == 0 && (p->cet & GUEST_CET_SHSTK)) {
+		task_prepare(0, user_probe);
+		run_task(0);
+	}
+	status = cet_verify_after();
+	if (status)
+		guest_fail((uint32_t)status, 0);
 	r->status = GUEST_STATUS_OK;
 	guest_finish();
 }

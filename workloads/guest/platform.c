@@ -98,6 +98,17 @@ static void print_result_line(const struct guest_result *r)
 	field_hex("cpuid_d1_eax", r->cpuid_d1_eax);
 	field_hex("cpuid_d1_ecx", r->cpuid_d1_ecx);
 	field_dec("save_method", r->save_method);
+	field_dec("cet_active_before", r->cet_active_before);
+	field_dec("after_valid", r->after_valid);
+	field_dec("cet_active_after", r->cet_active_after);
+	field_dec("after_tasks", r->after_tasks);
+	field_hex("cr4_after", r->cr4_after);
+	field_hex("xss_after", r->xss_after);
+	field_hex("u_cet_after", r->u_cet_after);
+	field_hex("s_cet_after", r->s_cet_after);
+	field_hex("pl3_ssp_after", r->pl3_ssp_after);
+	field_hex("ssp_after0", r->ssp_after[0]);
+	field_hex("ssp_after1", r->ssp_after[1]);
 	log_str(" detail=\"");
 	for (const char *s = r->detail; *s && s < r->detail + sizeof(r->detail); s++)
 		put_char(*s == '"' || *s == '\\' ? '\'' : *s);

@@ -19,6 +19,7 @@ enum workload_exit {
 	WL_EXIT_NONE = 3,      /* no VM exit: the op stays inside the guest */
 	WL_EXIT_FAULT = 4,     /* test: the op raises an exception the guest reports */
 	WL_EXIT_HANG = 5,      /* test: never finishes */
+	WL_EXIT_CET_LOST = 6,  /* test: the op turns CET off; the after-loop check must report it */
 };
 
 #define GUEST_WORKLOADS(X) \
@@ -43,6 +44,8 @@ enum workload_exit {
 	X(GW_TEST_CP_RET, "test-cp-ret", 3, WL_EXIT_FAULT, setup_plain, op_cp_ret, timed_loop, \
 	  "ring 3 RET to an overwritten return address: #CP(1) at cp_ret_insn with SHSTK") \
 	X(GW_TEST_CP_ENDBR, "test-cp-endbr", 0, WL_EXIT_FAULT, setup_plain, op_cp_endbr, timed_loop, \
-	  "ring 0 JMP *%rax to a target without ENDBR64: #CP(3) at cp_endbr_target with IBT")
+	  "ring 0 JMP *%rax to a target without ENDBR64: #CP(3) at cp_endbr_target with IBT") \
+	X(GW_TEST_CET_LOST, "test-cet-lost", 3, WL_EXIT_CET_LOST, setup_plain, op_cet_lost, timed_loop, \
+	  "ring 3 SYSCALL; the kernel clears U_CET.SH_STK_EN (shstk), S_CET.ENDBR_EN (ibt): CET_LOST after the loop")
 
 #endif

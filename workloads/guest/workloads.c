@@ -75,6 +75,7 @@ static void op_hang(void)
 }
 static void op_cp_ret(void) { test_cp_ret(); }
 static void op_cp_endbr(void) { test_cp_endbr(); }
+static void op_cet_lost(void) { user_syscall(SYS_TEST_CET_OFF); }
 
 /* ---- setups: return the op the loop times */
 static op_fn setup_plain(op_fn op) { return op; }
@@ -109,9 +110,10 @@ static void timed_loop(op_fn op)
 }
 
 /* ctxswitch: both tasks run this loop; one op = one switch (yield) to the other task. Whichever
- * task sees the count reached ends the timing, so exactly `iterations` switches are timed. */
+ * task sees the count reached first ends the timing, so exactly `iterations` switches are timed;
+ * the other leaves the loop when its exit resumes it (kernel.c task_exit). */
 static volatile uint64_t ctx_ops;
-static volatile int ctx_started;
+static volatile int ctx_started, ctx_ended;
 
 static void ctx_loop(op_fn op)
 {
@@ -129,16 +131,20 @@ static void ctx_loop(op_fn op)
 		inject_delay(units);
 		user_syscall(SYS_YIELD);
 	}
+	if (ctx_ended)
+		return;
+	ctx_ended = 1;
 	r->tsc_end = tsc_read();
 	phase_mark(PHASE_LOOP_END);
 	r->ops = ctx_ops;
 }
 
-/* What a ring-3 task runs: the selected loop, then back to the kernel. */
+/* What a ring-3 task runs: the selected loop, then back to the kernel with its SSP (the after-loop
+ * check compares it with its shadow stack's top). */
 static void user_body(void)
 {
 	selected->run(selected_op);
-	user_syscall(SYS_EXIT);
+	user_exit();
 }
 
 static op_fn setup_ctxswitch(op_fn op)
@@ -151,7 +157,7 @@ static op_fn setup_ctxswitch(op_fn op)
 static const struct workload workloads[] = { GUEST_WORKLOADS(ROW) };
 #undef ROW
 
-void workload_run(void)
+int workload_run(void)
 {
 	for (unsigned i = 0; i < sizeof(workloads) / sizeof(workloads[0]); i++)
 		if (workloads[i].id == g.params.workload)
@@ -165,4 +171,5 @@ void workload_run(void)
 		selected->run(selected_op);
 	else
 		run_task(0);
+	return selected->ring;
 }

@@ -119,8 +119,9 @@ static void shadow_stacks(struct json *j, const struct cet_setup *s)
 		json_hex(j, "base", GUEST_SHSTK_GPA(t));
 		json_hex(j, "top", GUEST_SHSTK_TOP(t));
 		json_hex(j, "initial_ssp", s->pl3_ssp[t]);
-		if (t == 0)  /* what result.ssp must read: RDSSPQ one CALL deep in the first task */
-			json_hex(j, "readback_ssp", s->pl3_ssp[t] - 8);
+		/* what RDSSPQ one CALL deep in the task must read as it leaves ring 3: result.ssp (task 0's
+		 * probe before the loop) and result.ssp_after[t] (after the loop) */
+		json_hex(j, "readback_ssp", s->pl3_ssp[t] - 8);
 		json_hex(j, "pte", pte);
 		pte_bits(j, pte);
 		json_hex(j, "guard_below", GUEST_SHSTK_GPA(t) - 0x1000u);
@@ -144,6 +145,7 @@ static void loop(struct json *j, const struct vmm_opts *o, int vendor)
 		[WL_EXIT_NONE] = "none: the op stays inside the guest",
 		[WL_EXIT_FAULT] = "none: the op raises an exception the guest reports (PORT_DONE)",
 		[WL_EXIT_HANG] = "none: the guest never finishes",
+		[WL_EXIT_CET_LOST] = "none: the op turns CET off; the guest reports GUEST_STATUS_CET_LOST",
 	};
 	json_obj(j, "loop");
 	json_u64(j, "ring", (uint64_t)o->wl->ring);
@@ -159,6 +161,9 @@ static void loop(struct json *j, const struct vmm_opts *o, int vendor)
 		json_hex(j, "port", PORT_OP);
 	json_str(j, "timing", "guest LFENCE;RDTSC;LFENCE around the loop; host CLOCK_MONOTONIC_RAW and "
 		 "RDTSCP at the OUTs to PORT_PHASE (PHASE_LOOP_BEGIN/END)");
+	json_str(j, "cet_check", "CR4, S_CET, U_CET, PL3_SSP, XSS and a ring-3 RDSSPQ read back before and "
+		 "after the loop (after: by every task as it leaves ring 3); a change ends the run "
+		 "GUEST_STATUS_CET_LOST");
 	json_obj_end(j);
 }
 

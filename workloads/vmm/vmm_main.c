@@ -27,6 +27,10 @@
 /* The loaders all write these structs: their layout is part of the guest ABI. */
 _Static_assert(sizeof(struct guest_params) == 72, "struct guest_params layout changed");
 _Static_assert(sizeof(struct guest_result) <= 0x1000, "struct guest_result must fit its page");
+/* Fields are only appended: the ones before the after-loop readback keep their offsets. */
+_Static_assert(offsetof(struct guest_result, detail) == 144, "struct guest_result layout changed");
+_Static_assert(offsetof(struct guest_result, after_valid) == 272, "struct guest_result layout changed");
+_Static_assert(sizeof(struct guest_result) == 344, "struct guest_result layout changed");
 
 #define ROW(id_, name_, ring_, exit_, setup_, op_, run_, what_) { id_, name_, ring_, exit_, what_ },
 const struct workload_info workload_table[] = { GUEST_WORKLOADS(ROW) };

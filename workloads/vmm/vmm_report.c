@@ -39,6 +39,7 @@ static void counts(struct json *j, const char *key, const struct exit_counts *c,
 static void readback(struct json *j, const struct guest_result *r)
 {
 	json_obj(j, "readback");
+	json_str(j, "cet_active", cet_name(r->cet_active_before));
 	json_hex(j, "cr0", r->cr0);
 	json_hex(j, "cr4", r->cr4);
 	json_hex(j, "efer", r->efer);
@@ -51,6 +52,27 @@ static void readback(struct json *j, const struct guest_result *r)
 	json_hex(j, "cpuid7_edx", r->cpuid7_edx);
 	json_hex(j, "cpuid_d1_eax", r->cpuid_d1_eax);
 	json_hex(j, "cpuid_d1_ecx", r->cpuid_d1_ecx);
+	json_obj_end(j);
+	if (!r->after_valid)
+		return;
+	/* The same state read again after the timed loop: each ring-3 task's SSP as it left. */
+	json_obj(j, "readback_after");
+	json_str(j, "cet_active", cet_name(r->cet_active_after));
+	json_hex(j, "cr4", r->cr4_after);
+	json_hex(j, "xss", r->xss_after);
+	json_hex(j, "u_cet", r->u_cet_after);
+	json_hex(j, "s_cet", r->s_cet_after);
+	json_hex(j, "pl3_ssp", r->pl3_ssp_after);
+	json_arr(j, "task_ssp");
+	for (uint32_t t = 0; t < GUEST_RESULT_TASKS; t++) {
+		if (!(r->after_tasks & (1u << t)))
+			continue;
+		json_obj(j, NULL);
+		json_u64(j, "task", t);
+		json_hex(j, "ssp", r->ssp_after[t]);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
 	json_obj_end(j);
 }
 
@@ -179,11 +201,17 @@ int report(const struct vmm_opts *o, int vendor, enum run_end end, const struct 
 		return failed(o, vendor, st, r, "guest setup failed", 1);
 	case GUEST_STATUS_BAD_PARAMS:
 		return failed(o, vendor, st, r, "guest rejected its params", 1);
+	case GUEST_STATUS_CET_LOST:
+		return failed(o, vendor, st, r, "guest CET state changed during the timed loop", 1);
 	default:
 		return failed(o, vendor, st, r, "guest stopped without a status", 1);
 	}
 	if (o->wl->exit == WL_EXIT_FAULT)
 		return failed(o, vendor, st, r, "expected exception did not occur", 1);
+	if (o->wl->exit == WL_EXIT_CET_LOST)
+		return failed(o, vendor, st, r, "expected CET loss was not reported", 1);
+	if (!r->after_valid)
+		return failed(o, vendor, st, r, "guest did not read its CET state back after the loop", 1);
 	if (r->cet_active != o->cet)
 		return failed(o, vendor, st, r, "guest CET read-back differs from the request", 1);
 	if (r->ops != o->iterations || !st->saw_begin || !st->saw_end)

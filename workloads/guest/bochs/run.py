@@ -4,6 +4,8 @@ One bochs process per run, in its own temporary directory (bochsrc, floppy, log)
 (so a timeout kills bochs and nothing else). bochs prints bytes the guest writes to port 0xE9 on its
 standard output; the guest ends with one `CETBENCH-RESULT key=value ...` line and writes "Shutdown" to
 port 0x8900, which makes bochs quit. Wall-clock times of bochs are emulation times, never measurements.
+The line carries the CET state twice (struct guest_result): read back before the timed loop and after
+it; `readback_before()` and `readback_after()` give each as one record.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from workloads.guest.bochs.cdefs import abi
 from workloads.guest.bochs.image import floppy_image, params_bytes
 
 BOCHS_SHARE = Path(os.environ.get("BXSHARE", "/usr/share/bochs"))
@@ -59,6 +62,48 @@ _LOG_KEYWORDS = re.compile(
 )
 _AT_POWER_ON = "00000000000"  # log lines of tick 0: configuration (e.g. the CPU feature list)
 _RESULT_PAIR = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)')
+
+
+@dataclass(frozen=True)
+class CetReadback:
+    """The CET state the guest read back before or after its timed loop (abi.h struct guest_result)."""
+
+    cet_active: int  # GUEST_CET_* the guest verified on at that point
+    cr4: int
+    xss: int
+    u_cet: int
+    s_cet: int
+    pl3_ssp: int
+    task_ssp: dict[int, int]  # task -> its RDSSP in ring 3 (before: the probe, task 0; after: each task as it left)
+
+
+def _int(result: dict[str, int | str], key: str) -> int:
+    value = result.get(key)
+    if not isinstance(value, int):
+        raise ValueError(f"CETBENCH-RESULT line has no integer {key}= (got {value!r})")
+    return value
+
+
+_REGS = ("cr4", "xss", "u_cet", "s_cet", "pl3_ssp")
+
+
+def readback_before(result: dict[str, int | str]) -> CetReadback:
+    """The state the guest read back before its timed loop (keys `cr4`, ..., `cet_active_before`;
+    the line's own `cet_active` is what held both before and after)."""
+    regs = {k: _int(result, k) for k in _REGS}
+    return CetReadback(_int(result, "cet_active_before"), **regs, task_ssp={0: _int(result, "ssp")})
+
+
+def readback_after(result: dict[str, int | str]) -> CetReadback | None:
+    """The same state read again after the timed loop (keys `cr4_after`, ...), or None if the guest
+    never got there (after_valid=0, e.g. it faulted in the loop). Bit t of `after_tasks` says task t
+    reported the SSP it read in ring 3 as it left, in `ssp_after<t>`."""
+    if _int(result, "after_valid") != 1:
+        return None
+    regs = {k: _int(result, f"{k}_after") for k in _REGS}
+    tasks = _int(result, "after_tasks")
+    ssp = {t: _int(result, f"ssp_after{t}") for t in range(abi()["GUEST_RESULT_TASKS"]) if tasks >> t & 1}
+    return CetReadback(_int(result, "cet_active_after"), **regs, task_ssp=ssp)
 
 
 @dataclass

@@ -1,0 +1,228 @@
+"""A/B comparison of two kernel builds, per variant, with verdicts (pure, no I/O).
+
+Verdict rules, applied per variant (values are seconds per op, so a higher median is slower):
+
+1. Either side has fewer than ``min_samples`` samples (or none) -> inconclusive, saying so.
+2. Mann-Whitney U p-value, adjusted over every tested variant of the comparison (Holm by
+   default, Benjamini-Hochberg on request), below ``alpha``:
+   - the ratio of medians is beyond the effect-size floor (|log ratio| >= log(1 + floor), the
+     same bar in both directions) -> regression (slower) or improvement (faster);
+   - within the floor -> no change (real but too small to matter).
+3. Not significant: if either median is more uncertain than ``max_noise`` (relative half-width
+   of its 95 % order-statistic interval) the data cannot rule out a change -> inconclusive, too
+   noisy; otherwise no change.
+
+The bootstrap interval of the ratio is reported but does not decide: the verdict uses only the
+rank test, the point ratio and order-statistic intervals, which involve no random numbers, so a
+verdict is symmetric under swapping baseline and candidate and invariant to the time unit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+import numpy as np
+import pandas as pd
+
+from analysis import stats
+from analysis.errors import AnalysisInputError
+from analysis.frames import check_same_host, kernel_identity, validate_samples
+
+
+class Verdict(StrEnum):
+    REGRESSION = "regression"
+    IMPROVEMENT = "improvement"
+    NO_CHANGE = "no change"
+    INCONCLUSIVE = "inconclusive"
+
+
+@dataclass(frozen=True)
+class CompareSettings:
+    alpha: float = 0.05
+    correction: stats.Correction = "holm"
+    floor: float = 0.01
+    max_noise: float = 0.05
+    min_samples: int = stats.MIN_SAMPLES_FOR_CI
+    seed: int = 0
+    n_resamples: int = 2000
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class VariantComparison:
+    variant: str
+    workload: str
+    verdict: Verdict
+    #: Why the verdict is inconclusive, or a note on a "no change" (e.g. below the floor).
+    reason: str | None
+    n_baseline: int
+    n_candidate: int
+    baseline: stats.MedianEstimate | None
+    candidate: stats.MedianEstimate | None
+    shift: stats.MedianShift | None
+    p_value: float | None
+    p_adjusted: float | None
+    emulated: bool
+
+    @property
+    def change(self) -> float | None:
+        """Relative change of the median (candidate / baseline - 1)."""
+        return None if self.shift is None else self.shift.ratio - 1.0
+
+
+@dataclass(frozen=True)
+class CompareResult:
+    baseline_label: str
+    candidate_label: str
+    settings: CompareSettings
+    variants: tuple[VariantComparison, ...]
+    unit: str | None
+    #: True when the hosts differed and ``force`` let the comparison go ahead anyway.
+    hosts_differ: bool
+
+    def count(self, verdict: Verdict) -> int:
+        return sum(1 for v in self.variants if v.verdict is verdict)
+
+
+def compare(
+    baseline: pd.DataFrame,
+    candidate: pd.DataFrame,
+    settings: CompareSettings | None = None,
+) -> CompareResult:
+    """Compare every variant of ``candidate`` with the same variant of ``baseline``.
+
+    Raises HostMismatchError (different host_fingerprint, unless settings.force),
+    MixedUnitsError, InvalidValueError (NaN/inf/non-positive values, naming the variants) and
+    AnalysisInputError when neither frame has any sample.  A variant present on one side only
+    is inconclusive ("no baseline samples" / "no candidate samples"); the others go on.
+    """
+    cfg = settings or CompareSettings()
+    if (
+        not 0.0 < cfg.alpha < 1.0
+        or cfg.floor < 0
+        or cfg.max_noise <= 0
+        or cfg.min_samples < 1
+        or cfg.n_resamples < 1
+        or cfg.correction not in ("holm", "bh")
+    ):
+        raise AnalysisInputError(f"invalid comparison settings: {cfg}")
+    unit = validate_samples({"baseline": baseline, "candidate": candidate})
+    if baseline.empty and candidate.empty:
+        raise AnalysisInputError("neither baseline nor candidate has any sample")
+    hosts_differ = check_same_host(baseline, candidate, cfg.force)
+
+    base_groups = _values_by_variant(baseline)
+    cand_groups = _values_by_variant(candidate)
+    workloads = _workload_by_variant(baseline, candidate)
+    emulated = _emulated_variants(baseline) | _emulated_variants(candidate)
+
+    partial: list[VariantComparison] = []
+    for variant in sorted(set(base_groups) | set(cand_groups)):
+        x = base_groups.get(variant, np.empty(0))
+        y = cand_groups.get(variant, np.empty(0))
+        partial.append(_measure(variant, workloads[variant], x, y, variant in emulated, cfg))
+
+    tested = {i: v.p_value for i, v in enumerate(partial) if v.p_value is not None}
+    adjusted = stats.adjust_pvalues(list(tested.values()), cfg.correction)
+    final = list(partial)
+    for i, p_adj in zip(tested, adjusted, strict=True):
+        final[i] = _decide(partial[i], float(p_adj), cfg)
+    return CompareResult(
+        baseline_label=describe_builds(baseline),
+        candidate_label=describe_builds(candidate),
+        settings=cfg,
+        variants=tuple(final),
+        unit=unit,
+        hosts_differ=hosts_differ,
+    )
+
+
+def exit_status(result: CompareResult) -> int:
+    """Suggested process exit code: 1 any regression, 3 any inconclusive, else 0."""
+    if result.count(Verdict.REGRESSION):
+        return 1
+    if result.count(Verdict.INCONCLUSIVE):
+        return 3
+    return 0
+
+
+def describe_builds(frame: pd.DataFrame) -> str:
+    """A short human name for the kernel builds and runs in a frame."""
+    if frame.empty:
+        return "(no samples)"
+    kernels = frame.groupby(["kernel_label", "kernel_release", "kernel_build_id"], dropna=False).size()
+    names = sorted({kernel_identity(*key) for key in kernels.index})
+    runs = frame["run_id"].nunique()
+    return f"{', '.join(names)} ({runs} run{'s' if runs != 1 else ''})"
+
+
+def _values_by_variant(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    if frame.empty:
+        return {}
+    values = frame["value"].to_numpy(dtype=np.float64)
+    indices = frame.groupby("variant", sort=False, observed=True).indices
+    return {str(name): values[idx] for name, idx in indices.items()}
+
+
+def _workload_by_variant(*frames: pd.DataFrame) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for frame in frames:
+        if not frame.empty:
+            firsts = frame.groupby("variant", sort=False)["workload"].first()
+            out.update({str(v): str(w) for v, w in firsts.items()})
+    return out
+
+
+def _emulated_variants(frame: pd.DataFrame) -> set[str]:
+    if frame.empty:
+        return set()
+    flagged = frame.loc[frame["emulated"].astype(bool), "variant"]
+    return {str(v) for v in flagged.unique()}
+
+
+def _measure(
+    variant: str, workload: str, x: np.ndarray, y: np.ndarray, emulated: bool, cfg: CompareSettings
+) -> VariantComparison:
+    """Everything but the corrected verdict; p_value None means "not tested"."""
+    base = stats.median_ci(x) if x.size else None
+    cand = stats.median_ci(y) if y.size else None
+    too_few = stats.check_sample_counts(x.size, y.size, cfg.min_samples)
+    shift = None
+    if x.size and y.size:
+        shift = stats.bootstrap_median_shift(x, y, seed=cfg.seed, n_resamples=cfg.n_resamples)
+    return VariantComparison(
+        variant=variant,
+        workload=workload,
+        verdict=Verdict.INCONCLUSIVE,
+        reason=too_few,
+        n_baseline=int(x.size),
+        n_candidate=int(y.size),
+        baseline=base,
+        candidate=cand,
+        shift=shift,
+        p_value=None if too_few else stats.mann_whitney_p(x, y),
+        p_adjusted=None,
+        emulated=emulated,
+    )
+
+
+def _decide(v: VariantComparison, p_adjusted: float, cfg: CompareSettings) -> VariantComparison:
+    assert v.baseline is not None and v.candidate is not None
+    # log of each median, not of their ratio: exactly antisymmetric under a swap.
+    log_ratio = float(np.log(v.candidate.median) - np.log(v.baseline.median))
+    beyond_floor = abs(log_ratio) >= float(np.log1p(cfg.floor))
+    verdict, reason = Verdict.NO_CHANGE, None
+    if p_adjusted < cfg.alpha:
+        if beyond_floor:
+            verdict = Verdict.REGRESSION if log_ratio > 0 else Verdict.IMPROVEMENT
+        else:
+            reason = (
+                f"change of {np.expm1(log_ratio) * 100:+.2f} % is significant but within "
+                f"the {cfg.floor * 100:.1f} % floor"
+            )
+    else:
+        reason = stats.check_noise(v.baseline, v.candidate, cfg.max_noise)
+        if reason is not None:
+            verdict = Verdict.INCONCLUSIVE
+    return replace(v, verdict=verdict, reason=reason, p_adjusted=p_adjusted)

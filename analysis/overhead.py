@@ -1,0 +1,214 @@
+"""What CET costs: each CET configuration against its CET-off partner (pure, no I/O).
+
+Per host CPU, kernel build and workload, every configuration (``shstk=on``, ``cet=ibt``, ...) is
+compared with the off partner of the same workload (``shstk=off`` on the host, ``cet=none`` in a
+guest): difference and ratio of medians with percentile-bootstrap intervals, for seconds per op
+and, when both sides carry them, cycles per op.  Where perf per-op counts exist for both sides,
+the time difference is also expressed per extra event (e.g. per kvm:kvm_fpu).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analysis import stats
+from analysis.errors import AnalysisInputError
+from analysis.frames import KERNEL, off_partner, require_columns, validate_samples, with_kernel_column
+
+PERF_COLUMNS = ("run_id", "variant", "event", "per_op", "state")
+
+#: Below this |Δ events per op| a cost per event is meaningless (division by ~0): None instead.
+DEFAULT_EVENT_EPSILON = 1e-3
+
+
+@dataclass(frozen=True)
+class EventCost:
+    """Time difference per extra event: Δ(seconds/op) ÷ Δ(events/op)."""
+
+    event: str
+    off_per_op: float
+    on_per_op: float
+    #: Seconds per extra event and its interval; None when Δevents/op is about zero.
+    time_per_event: float | None
+    low: float | None
+    high: float | None
+
+    @property
+    def delta_per_op(self) -> float:
+        return self.on_per_op - self.off_per_op
+
+
+@dataclass(frozen=True)
+class OverheadRow:
+    host_fingerprint: str
+    kernel: str
+    workload: str
+    cet: str
+    off_cet: str
+    variant: str
+    off_variant: str
+    n_on: int
+    n_off: int
+    #: Seconds per op, CET-off as baseline, CET-on as candidate.
+    time: stats.MedianShift
+    #: Cycles per op when both sides have them, same convention.
+    cycles: stats.MedianShift | None
+    events: tuple[EventCost, ...]
+    emulated: bool
+
+
+@dataclass(frozen=True)
+class Unpaired:
+    """A configuration that could not be compared, and why."""
+
+    host_fingerprint: str
+    kernel: str
+    workload: str
+    variant: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class OverheadResult:
+    rows: tuple[OverheadRow, ...]
+    unpaired: tuple[Unpaired, ...]
+    confidence: float
+    seed: int
+    n_resamples: int
+
+
+def cet_overhead(
+    samples: pd.DataFrame,
+    perf: pd.DataFrame | None = None,
+    *,
+    seed: int = 0,
+    n_resamples: int = 2000,
+    key_events: Mapping[str, Sequence[str]] | None = None,
+    event_epsilon: float = DEFAULT_EVENT_EPSILON,
+) -> OverheadResult:
+    """CET-on against CET-off for every workload and kernel build in ``samples``.
+
+    ``key_events`` maps a workload-name prefix (longest match wins) to the perf events to cost;
+    None costs every event counted on both sides.  The interval of a cost per event is the
+    bootstrap interval of Δseconds/op divided by Δevents/op: perf counts every event over the
+    whole run, so Δevents is taken as exact and percentiles carry over through the division.
+    """
+    validate_samples({"samples": samples})
+    if perf is not None:
+        require_columns(perf, "perf counts", PERF_COLUMNS)
+    if samples.empty:
+        raise AnalysisInputError("no samples to compute an overhead from")
+    frame = with_kernel_column(samples)
+    counts = _perf_per_op(frame, perf)
+    rows: list[OverheadRow] = []
+    unpaired: list[Unpaired] = []
+    keys = ["host_fingerprint", KERNEL, "workload"]
+    for (fingerprint, kernel, workload), group in frame.groupby(keys, sort=True, observed=True):
+        by_cet = {str(c): g for c, g in group.groupby("cet", sort=True)}
+        for cet, on in by_cet.items():
+            partner = off_partner(cet)
+            if partner is None:
+                continue
+            where = (str(fingerprint), str(kernel), str(workload))
+            off = by_cet.get(partner)
+            if off is None:
+                reason = f"no {partner} samples for {workload} on this kernel build"
+                unpaired.append(Unpaired(*where, _one(on, "variant"), reason))
+                continue
+            rows.append(_row(where, cet, partner, on, off, counts, seed, n_resamples,
+                             _events_for(str(workload), key_events), event_epsilon))
+    return OverheadResult(tuple(rows), tuple(unpaired), 0.95, seed, n_resamples)
+
+
+def _row(
+    where: tuple[str, str, str],
+    cet: str,
+    partner: str,
+    on: pd.DataFrame,
+    off: pd.DataFrame,
+    counts: Mapping[tuple[str, str, str, str], float],
+    seed: int,
+    n_resamples: int,
+    events: Sequence[str] | None,
+    epsilon: float,
+) -> OverheadRow:
+    fingerprint, kernel, workload = where
+    time = stats.bootstrap_median_shift(
+        off["value"].to_numpy(np.float64), on["value"].to_numpy(np.float64),
+        seed=seed, n_resamples=n_resamples,
+    )
+    cycles = None
+    if "cycles" in on.columns:
+        c_on = on["cycles"].to_numpy(np.float64, na_value=np.nan)
+        c_off = off["cycles"].to_numpy(np.float64, na_value=np.nan)
+        c_on, c_off = c_on[~np.isnan(c_on)], c_off[~np.isnan(c_off)]
+        if c_on.size and c_off.size:
+            cycles = stats.bootstrap_median_shift(c_off, c_on, seed=seed, n_resamples=n_resamples)
+    variant, off_variant = _one(on, "variant"), _one(off, "variant")
+    costs = _event_costs(time, counts, (fingerprint, kernel), variant, off_variant, events, epsilon)
+    return OverheadRow(
+        host_fingerprint=fingerprint, kernel=kernel, workload=workload, cet=cet, off_cet=partner,
+        variant=variant, off_variant=off_variant, n_on=len(on), n_off=len(off),
+        time=time, cycles=cycles, events=costs,
+        emulated=bool(on["emulated"].astype(bool).any() or off["emulated"].astype(bool).any()),
+    )
+
+
+def _one(frame: pd.DataFrame, column: str) -> str:
+    return str(frame[column].iloc[0])
+
+
+def _events_for(workload: str, key_events: Mapping[str, Sequence[str]] | None) -> Sequence[str] | None:
+    if key_events is None:
+        return None
+    matches = [p for p in key_events if workload.startswith(p)]
+    return key_events[max(matches, key=len)] if matches else ()
+
+
+def _perf_per_op(
+    frame: pd.DataFrame, perf: pd.DataFrame | None
+) -> dict[tuple[str, str, str, str], float]:
+    """Median per-op count of each counted event, keyed by (fingerprint, kernel, variant, event).
+
+    Perf rows carry only a run id; the kernel build and host come from the samples of that run.
+    """
+    if perf is None or perf.empty:
+        return {}
+    runs = frame[["run_id", "host_fingerprint", KERNEL]].drop_duplicates("run_id")
+    counted = perf[(perf["state"] == "counted") & np.isfinite(perf["per_op"].astype(float))]
+    joined = counted.merge(runs.astype({KERNEL: str}), on="run_id", how="inner")
+    medians = joined.groupby(["host_fingerprint", KERNEL, "variant", "event"])["per_op"].median()
+    return {
+        (str(f), str(k), str(v), str(e)): float(x)
+        for f, k, v, e, x in medians.reset_index().itertuples(index=False)
+    }
+
+
+def _event_costs(
+    time: stats.MedianShift,
+    counts: Mapping[tuple[str, str, str, str], float],
+    build: tuple[str, str],
+    variant: str,
+    off_variant: str,
+    events: Sequence[str] | None,
+    epsilon: float,
+) -> tuple[EventCost, ...]:
+    on_counts = {k[3]: v for k, v in counts.items() if k[:3] == (*build, variant)}
+    off_counts = {k[3]: v for k, v in counts.items() if k[:3] == (*build, off_variant)}
+    names = sorted(set(on_counts) & set(off_counts))
+    if events is not None:
+        names = [e for e in events if e in on_counts and e in off_counts]
+    costs = []
+    for event in names:
+        delta = on_counts[event] - off_counts[event]
+        if abs(delta) < epsilon:
+            costs.append(EventCost(event, off_counts[event], on_counts[event], None, None, None))
+            continue
+        low, high = sorted((time.difference_low / delta, time.difference_high / delta))
+        costs.append(EventCost(event, off_counts[event], on_counts[event],
+                               time.difference / delta, low, high))
+    return tuple(costs)

@@ -1,0 +1,198 @@
+"""Formatting shared by every renderer: numbers to short strings, results to display rows.
+
+Each renderer lays out these same rows, which is what keeps the formats' content identical.
+Units are ASCII (``us`` not ``µs``) so plain-text reports survive any mail client; the one
+non-ASCII character is the "±" the report format asks for.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from analysis.compare import CompareResult, VariantComparison
+from analysis.overhead import OverheadResult, OverheadRow
+from analysis.report import EMULATED_LABEL, Report
+from analysis.stats import MedianShift
+from analysis.trend import TrendResult, VariantTrend
+
+_TIME_UNITS = ((1.0, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns"))
+
+COMPARE_HEADERS = ("baseline", "candidate", "change", "±", "95% CI of change", "p", "verdict")
+OVERHEAD_HEADERS = ("CET off", "CET on", "difference [95% CI]", "ratio [95% CI]", "n on/off")
+
+NOISE_LEGEND = "±: 95 % uncertainty of the medians (larger of baseline and candidate)"
+
+
+def fmt_time(seconds: float, signed: bool = False) -> str:
+    """Seconds as a short time with 4 significant digits: 812.3 ns, 1.234 us."""
+    magnitude = abs(seconds)
+    scale, unit = next(((s, u) for s, u in _TIME_UNITS if magnitude >= s), _TIME_UNITS[-1])
+    return f"{_sig4(seconds / scale, signed)} {unit}"
+
+
+def fmt_time_ci(value: float, low: float, high: float) -> str:
+    """A signed time difference and its interval in one unit: +23.8 [+20.1, +27.5] ns."""
+    magnitude = max(abs(value), abs(low), abs(high))
+    scale, unit = next(((s, u) for s, u in _TIME_UNITS if magnitude >= s), _TIME_UNITS[-1])
+    parts = (_sig4(v / scale, True) for v in (value, low, high))
+    v, lo, hi = parts
+    return f"{v} [{lo}, {hi}] {unit}"
+
+
+def _sig4(x: float, signed: bool) -> str:
+    if x == 0 or not math.isfinite(x):
+        return f"{x:+.0f}" if signed else f"{x:.0f}"
+    digits = max(0, 3 - math.floor(math.log10(abs(x))))
+    return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
+
+
+def fmt_pct(fraction: float | None, signed: bool = True) -> str:
+    if fraction is None or not math.isfinite(fraction):
+        return "-"
+    return f"{fraction * 100:+.2f}%" if signed else f"{fraction * 100:.2f}%"
+
+
+def fmt_ratio_ci(shift: MedianShift) -> str:
+    return f"[{fmt_pct(shift.ratio_low - 1)}, {fmt_pct(shift.ratio_high - 1)}]"
+
+
+def fmt_p(p: float | None) -> str:
+    if p is None:
+        return "-"
+    return "<0.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def fmt_count(x: float) -> str:
+    return f"{x:.4g}"
+
+
+@dataclass(frozen=True)
+class CompareLine:
+    variant: str
+    emulated: bool
+    cells: tuple[str, ...]  # in COMPARE_HEADERS order
+    reason: str | None
+
+
+def compare_lines(result: CompareResult) -> list[CompareLine]:
+    return [_compare_line(v) for v in result.variants]
+
+
+def _compare_line(v: VariantComparison) -> CompareLine:
+    noise = None
+    if v.baseline and v.candidate:
+        noise = max(v.baseline.relative_halfwidth, v.candidate.relative_halfwidth)
+    cells = (
+        fmt_time(v.baseline.median) if v.baseline else "-",
+        fmt_time(v.candidate.median) if v.candidate else "-",
+        fmt_pct(v.change),
+        "±" + fmt_pct(noise, signed=False) if noise is not None and math.isfinite(noise) else "-",
+        fmt_ratio_ci(v.shift) if v.shift else "-",
+        fmt_p(v.p_adjusted),
+        v.verdict.value.upper() if v.verdict.value in ("regression", "improvement") else v.verdict.value,
+    )
+    return CompareLine(v.variant, v.emulated, cells, v.reason)
+
+
+def compare_summary(result: CompareResult) -> list[str]:
+    s = result.settings
+    tested = sum(1 for v in result.variants if v.p_value is not None)
+    method = "Holm" if s.correction == "holm" else "Benjamini-Hochberg"
+    lines = [
+        f"baseline:  {result.baseline_label}",
+        f"candidate: {result.candidate_label}",
+        f"test: Mann-Whitney U, {method} over {tested} variant(s), alpha {s.alpha:g}",
+        f"effect floor {s.floor * 100:.1f}%, noise limit ±{s.max_noise * 100:.1f}%",
+        f"CI: percentile bootstrap, {s.n_resamples} resamples, seed {s.seed}",
+        "verdicts: " + ", ".join(
+            f"{n} {name}" for name, n in _verdict_counts(result) if n
+        ),
+    ]
+    if result.hosts_differ:
+        lines.append("WARNING: baseline and candidate come from different CPUs (forced)")
+    return lines
+
+
+def _verdict_counts(result: CompareResult) -> list[tuple[str, int]]:
+    names = ("regression", "improvement", "no change", "inconclusive")
+    return [(n, sum(1 for v in result.variants if v.verdict.value == n)) for n in names]
+
+
+@dataclass(frozen=True)
+class OverheadLine:
+    title: str  # workload, configuration and its off partner
+    kernel: str
+    emulated: bool
+    cells: tuple[str, ...]  # in OVERHEAD_HEADERS order
+    cycles: str | None
+    events: tuple[str, ...]
+
+
+def overhead_lines(result: OverheadResult) -> list[OverheadLine]:
+    return [_overhead_line(r) for r in result.rows]
+
+
+def _overhead_line(r: OverheadRow) -> OverheadLine:
+    t = r.time
+    cells = (
+        fmt_time(t.baseline_median),
+        fmt_time(t.candidate_median),
+        fmt_time_ci(t.difference, t.difference_low, t.difference_high),
+        f"{fmt_pct(t.ratio - 1)} {fmt_ratio_ci(t)}",
+        f"{r.n_on}/{r.n_off}",
+    )
+    cycles = None
+    if r.cycles is not None:
+        c = r.cycles
+        cycles = (
+            f"cycles/op {fmt_count(c.baseline_median)} -> {fmt_count(c.candidate_median)}: "
+            f"{c.difference:+.4g} [{c.difference_low:+.4g}, {c.difference_high:+.4g}]"
+        )
+    events = []
+    for e in r.events:
+        delta = f"{e.delta_per_op:+.4g} per op"
+        if e.time_per_event is None or e.low is None or e.high is None:
+            events.append(f"per {e.event}: - (events {delta}, about zero)")
+        else:
+            events.append(
+                f"per {e.event}: {fmt_time_ci(e.time_per_event, e.low, e.high)} (events {delta})"
+            )
+    title = f"{r.workload} {r.cet} vs {r.off_cet}"
+    return OverheadLine(title, r.kernel, r.emulated, cells, cycles, tuple(events))
+
+
+@dataclass(frozen=True)
+class TrendLine:
+    build: str
+    median: str
+    noise: str
+    change: str | None  # "change: +4.10% slower (p 0.0010)" at the first build after a change
+
+
+def trend_lines(series: VariantTrend) -> list[TrendLine]:
+    changes = {c.index: c for c in series.change_points}
+    lines = []
+    for i, point in enumerate(series.points):
+        est = point.estimate
+        noise = est.relative_halfwidth
+        c = changes.get(i)
+        lines.append(TrendLine(
+            point.build,
+            fmt_time(est.median),
+            "±" + fmt_pct(noise, signed=False) if math.isfinite(noise) else "-",
+            None if c is None else
+            f"change: {fmt_pct(c.magnitude)} {c.direction} (p {fmt_p(c.p_adjusted)})",
+        ))
+    return lines
+
+
+def trend_summary(result: TrendResult) -> list[str]:
+    return [
+        f"{len(result.builds)} builds in {result.order} order: {', '.join(result.builds)}",
+        f"method: {result.method}",
+    ]
+
+
+def emulated_note(report: Report) -> str | None:
+    return f"* {EMULATED_LABEL}" if report.any_emulated else None

@@ -1,0 +1,80 @@
+"""Markdown (GitHub flavour): the same sections and figures as the plain-text report."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+
+from analysis.render_common import (
+    COMPARE_HEADERS,
+    NOISE_LEGEND,
+    OVERHEAD_HEADERS,
+    compare_lines,
+    compare_summary,
+    overhead_lines,
+    trend_lines,
+    trend_summary,
+)
+from analysis.report import EMULATED_LABEL, Report
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
+
+def escape(text: str) -> str:
+    """Make user-provided text inert: no HTML, no Markdown syntax, no table breaks."""
+    flat = " ".join(text.splitlines())
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(flat, quote=False))
+
+
+def _label(name: str, emulated: bool) -> str:
+    return escape(name) + (f" *({EMULATED_LABEL})*" if emulated else "")
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    out = ["| " + " | ".join(escape(h) for h in headers) + " |"]
+    out.append("|" + "|".join("---" for _ in headers) + "|")
+    out += ["| " + " | ".join(rows_cell for rows_cell in row) + " |" for row in rows]
+    return out
+
+
+def render_markdown(report: Report) -> str:
+    lines = [f"# {escape(report.title)}"]
+    if report.comparison is not None:
+        lines += ["", "## A/B comparison", ""]
+        lines += [f"- {escape(s)}" for s in compare_summary(report.comparison)]
+        rows = compare_lines(report.comparison)
+        cells = [(_label(r.variant, r.emulated), *(escape(c) for c in r.cells)) for r in rows]
+        lines += ["", *_table(("variant", *COMPARE_HEADERS), cells)]
+        notes = [f"- {escape(r.variant)}: {escape(r.reason)}" for r in rows if r.reason]
+        if notes:
+            lines += ["", "Notes:", "", *notes]
+        lines += ["", escape(NOISE_LEGEND)]
+    if report.overhead is not None:
+        lines += ["", "## CET overhead", "", "CET-on against CET-off, 95 % percentile bootstrap CI.", ""]
+        rows_o = overhead_lines(report.overhead)
+        lines += _table(
+            ("kernel", "workload and configuration", *OVERHEAD_HEADERS, "cycles, perf events"),
+            [
+                (escape(r.kernel), _label(r.title, r.emulated), *(escape(c) for c in r.cells),
+                 "<br>".join(escape(x) for x in ([r.cycles] if r.cycles else []) + list(r.events)))
+                for r in rows_o
+            ],
+        )
+        missing = [f"- not compared: {escape(m.variant)} on {escape(m.kernel)}: {escape(m.reason)}"
+                   for m in report.overhead.unpaired]
+        lines += (["", *missing]) if missing else []
+    if report.trend is not None:
+        lines += ["", "## Trend", ""] + [f"- {escape(s)}" for s in trend_summary(report.trend)]
+        for series in report.trend.variants:
+            lines += ["", f"### {_label(series.variant, series.emulated)}", ""]
+            if series.note:
+                lines += [escape(series.note), ""]
+            lines += _table(
+                ("build", "median", "±", "change point"),
+                [(escape(t.build), escape(t.median), escape(t.noise), escape(t.change or ""))
+                 for t in trend_lines(series)],
+            )
+    if report.any_emulated:
+        lines += ["", f"*{EMULATED_LABEL}*: rows so marked were measured on software KVM."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,88 @@
+"""Terminal tables with rich: the same rows as the plain-text report, laid out as tables.
+
+Every user-provided string goes in as :class:`rich.text.Text`, never as markup: variant names
+such as ``host.syscall[shstk=on]`` would otherwise be read as style tags and vanish.
+"""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from analysis.render_common import (
+    COMPARE_HEADERS,
+    NOISE_LEGEND,
+    OVERHEAD_HEADERS,
+    compare_lines,
+    compare_summary,
+    overhead_lines,
+    trend_lines,
+    trend_summary,
+)
+from analysis.report import EMULATED_LABEL, Report
+
+_VERDICT_STYLE = {"REGRESSION": "bold red", "IMPROVEMENT": "bold green", "inconclusive": "yellow"}
+
+
+def _name(name: str, emulated: bool) -> Text:
+    text = Text(name)
+    if emulated:
+        text.append(f"\n({EMULATED_LABEL})", style="italic magenta")
+    return text
+
+
+def build_renderable(report: Report) -> RenderableType:
+    parts: list[RenderableType] = [Text(report.title, style="bold")]
+    if report.comparison is not None:
+        parts += [Text(line) for line in compare_summary(report.comparison)]
+        table = Table(title="A/B comparison", show_lines=False)
+        table.add_column("variant")
+        for header in COMPARE_HEADERS:
+            table.add_column(Text(header), justify="left" if header == "verdict" else "right")
+        rows = compare_lines(report.comparison)
+        for r in rows:
+            cells = [Text(c) for c in r.cells]
+            cells[-1].stylize(_VERDICT_STYLE.get(r.cells[-1], ""))
+            table.add_row(_name(r.variant, r.emulated), *cells)
+        parts.append(table)
+        parts += [Text(f"{r.variant}: {r.reason}", style="dim") for r in rows if r.reason]
+        parts.append(Text(NOISE_LEGEND, style="dim"))
+    if report.overhead is not None:
+        table = Table(title="CET overhead (CET-on against CET-off, 95 % bootstrap CI)")
+        for header in ("kernel", "workload / configuration", *OVERHEAD_HEADERS, "cycles, events"):
+            table.add_column(Text(header))
+        for o in overhead_lines(report.overhead):
+            extra = "\n".join(([o.cycles] if o.cycles else []) + list(o.events))
+            table.add_row(Text(o.kernel), _name(o.title, o.emulated), *(Text(c) for c in o.cells), Text(extra))
+        parts.append(table)
+        parts += [Text(f"not compared: {m.variant} on {m.kernel}: {m.reason}", style="dim")
+                  for m in report.overhead.unpaired]
+    if report.trend is not None:
+        parts += [Text(line) for line in trend_summary(report.trend)]
+        for series in report.trend.variants:
+            table = Table(title=_name(series.variant, series.emulated))
+            for header in ("build", "median", "±", "change point"):
+                table.add_column(Text(header))
+            for t in trend_lines(series):
+                table.add_row(Text(t.build), Text(t.median), Text(t.noise),
+                              Text(t.change or "", style="bold"))
+            parts.append(table)
+            if series.note:
+                parts.append(Text(series.note, style="yellow"))
+    return Group(*parts)
+
+
+def render_terminal(report: Report, console: Console | None = None) -> None:
+    """Print the report on ``console`` (a new stdout console by default)."""
+    (console or Console()).print(build_renderable(report))
+
+
+def render_terminal_text(report: Report, width: int = 120) -> str:
+    """The terminal rendering as plain text (no colour), e.g. for tests or logs."""
+    console = Console(width=width, record=True, color_system=None, file=io.StringIO())
+    console.print(build_renderable(report))
+    return console.export_text()
+

@@ -1,0 +1,125 @@
+"""Plain text within 80 columns, for pasting into a mail (e.g. a kernel review on LKML).
+
+Each variant takes two lines: its name (never truncated), then its figures under a header, so
+long variant names need no shortening and every line fits the width.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+
+from analysis.render_common import (
+    COMPARE_HEADERS,
+    NOISE_LEGEND,
+    compare_lines,
+    compare_summary,
+    emulated_note,
+    overhead_lines,
+    trend_lines,
+    trend_summary,
+)
+from analysis.report import EMULATED_LABEL, Report
+
+WIDTH = 80
+INDENT = "  "
+
+
+def render_text(report: Report) -> str:
+    lines = [report.title, "=" * min(len(report.title), WIDTH)]
+    if report.comparison is not None:
+        lines += ["", "A/B comparison", "-" * 14]
+        lines += compare_summary(report.comparison)
+        rows = compare_lines(report.comparison)
+        lines += ["", *_table([(c.variant, c.emulated, c.cells) for c in rows], COMPARE_HEADERS)]
+        reasons = [(c.variant, c.reason) for c in rows if c.reason]
+        if reasons:
+            lines += ["", "notes:"] + [f"{INDENT}{v}: {r}" for v, r in reasons]
+        lines += ["", NOISE_LEGEND]
+    if report.overhead is not None:
+        lines += ["", "CET overhead (CET-on against CET-off, 95 % percentile bootstrap CI)"]
+        lines += ["-" * 66]
+        lines += _overhead(report)
+    if report.trend is not None:
+        lines += ["", "Trend", "-" * 5, *trend_summary(report.trend), *_trend(report)]
+    note = emulated_note(report)
+    if note:
+        lines += ["", note]
+    return "\n".join(wrapped for line in lines for wrapped in fit(line)) + "\n"
+
+
+def fit(line: str, width: int = WIDTH) -> list[str]:
+    """The line, or its wrapped pieces when it is wider than ``width`` (continuations indented)."""
+    if len(line) <= width:
+        return [line]
+    lead = line[: len(line) - len(line.lstrip())]
+    return textwrap.wrap(
+        line, width, initial_indent="", subsequent_indent=lead + "    ",
+        break_long_words=True, break_on_hyphens=False,
+    ) or [line[:width]]
+
+
+def _name_lines(name: str, emulated: bool) -> list[str]:
+    """A variant's name, with the emulated label beside it or, if that is too wide, below it."""
+    if not emulated:
+        return [name]
+    labelled = f"{name}  ({EMULATED_LABEL})"
+    return [labelled] if len(labelled) <= WIDTH else [name, f"{INDENT}({EMULATED_LABEL})"]
+
+
+def _table(rows: Sequence[tuple[str, bool, Sequence[str]]], headers: Sequence[str]) -> list[str]:
+    widths = [len(h) for h in headers]
+    for _, _, cells in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, cells, strict=True)]
+
+    # two spaces between columns when that fits the width, else one
+    gap = "  " if len(INDENT) + sum(widths) + 2 * (len(widths) - 1) <= WIDTH else " "
+
+    def line(cells: Sequence[str]) -> str:
+        # numbers right-aligned, the verdict (last column) left-aligned
+        body = [c.rjust(w) for c, w in zip(cells[:-1], widths, strict=False)]
+        return (INDENT + gap.join([*body, cells[-1].ljust(widths[-1])])).rstrip()
+
+    out = ["variant", line(headers)]
+    for name, emulated, cells in rows:
+        out += [*_name_lines(name, emulated), line(cells)]
+    return out
+
+
+def _overhead(report: Report) -> list[str]:
+    assert report.overhead is not None
+    out: list[str] = []
+    kernel = None
+    for row in overhead_lines(report.overhead):
+        if row.kernel != kernel:
+            kernel = row.kernel
+            out += ["", f"kernel {kernel}"]
+        off, on, diff, ratio, n = row.cells
+        out += [
+            *_name_lines(row.title, row.emulated),
+            f"{INDENT}time/op {off} -> {on}: {diff}, n {n}",
+            f"{INDENT}ratio {ratio}",
+        ]
+        if row.cycles:
+            out.append(INDENT + row.cycles)
+        out += [INDENT + e for e in row.events]
+    for miss in report.overhead.unpaired:
+        out.append(f"not compared: {miss.variant} on {miss.kernel}: {miss.reason}")
+    return out
+
+
+def _trend(report: Report) -> list[str]:
+    assert report.trend is not None
+    out: list[str] = []
+    for series in report.trend.variants:
+        out += ["", *_name_lines(series.variant, series.emulated)]
+        if series.note:
+            out.append(f"{INDENT}{series.note}")
+        lines = trend_lines(series)
+        width = max(len(t.build) for t in lines)
+        for t in lines:
+            marker = f"  <- {t.change}" if t.change else ""
+            out.append(f"{INDENT}{t.build.ljust(width)}  {t.median:>10} {t.noise:>8}{marker}")
+        if not series.change_points and not series.note:
+            out.append(f"{INDENT}no change point")
+    return out

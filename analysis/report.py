@@ -1,0 +1,107 @@
+"""The one report structure every renderer draws from, and its lossless dict form.
+
+A :class:`Report` bundles whichever analyses were run (comparison, CET overhead, trend).  The
+``render_*`` modules turn it into terminal tables, plain text, Markdown, JSON, JUnit XML and
+plots; they all read the same fields, so each format carries the same content.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from analysis.compare import CompareResult, VariantComparison
+from analysis.overhead import EventCost, OverheadResult
+from analysis.trend import ChangePoint, TrendResult
+
+#: Printed beside every figure measured on emulated (software) KVM, in every format.
+EMULATED_LABEL = "emulated KVM: not a hardware timing"
+
+SCHEMA = "cetbench-report/1"
+
+
+@dataclass(frozen=True)
+class Report:
+    title: str = "cetbench report"
+    comparison: CompareResult | None = None
+    overhead: OverheadResult | None = None
+    trend: TrendResult | None = None
+
+    @property
+    def any_emulated(self) -> bool:
+        return any(_emulated_flags(self))
+
+
+def _emulated_flags(report: Report) -> typing.Iterator[bool]:
+    if report.comparison:
+        yield from (v.emulated for v in report.comparison.variants)
+    if report.overhead:
+        yield from (r.emulated for r in report.overhead.rows)
+    if report.trend:
+        yield from (v.emulated for v in report.trend.variants)
+
+
+#: Read-only properties written into the dict form for readers of the JSON (ignored on load).
+_DERIVED: dict[type, tuple[str, ...]] = {
+    VariantComparison: ("change",),
+    ChangePoint: ("magnitude", "direction"),
+    EventCost: ("delta_per_op",),
+}
+
+def report_to_dict(report: Report) -> dict[str, Any]:
+    """Plain JSON-ready data (dicts, lists, str, float, bool, None); emulated rows are labelled."""
+    data = _to_plain(report)
+    assert isinstance(data, dict)
+    return {"schema": SCHEMA, **data}
+
+
+def _to_plain(value: object) -> object:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        for name in _DERIVED.get(type(value), ()):
+            out[name] = _to_plain(getattr(value, name))
+        if out.get("emulated") is True:
+            out["emulated_label"] = EMULATED_LABEL
+        return out
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, tuple | list):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def report_from_dict(data: dict[str, Any]) -> Report:
+    """Inverse of :func:`report_to_dict`."""
+    if data.get("schema") != SCHEMA:
+        raise ValueError(f"not a {SCHEMA} document (schema: {data.get('schema')!r})")
+    result = _from_plain(Report, data)
+    assert isinstance(result, Report)
+    return result
+
+
+def _from_plain(hint: Any, value: Any) -> Any:
+    """Rebuild a value of type ``hint`` from its plain form (dataclasses, enums, tuples, unions)."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _from_plain(options[0], value)
+    if origin is tuple:
+        (item, *_rest) = typing.get_args(hint)
+        return tuple(_from_plain(item, v) for v in value)
+    if origin is typing.Literal:
+        return value
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return hint(value)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        hints = typing.get_type_hints(hint)
+        kwargs = {f.name: _from_plain(hints[f.name], value[f.name]) for f in dataclasses.fields(hint)}
+        return hint(**kwargs)
+    if hint is float and value is not None:
+        return float(value)
+    return value

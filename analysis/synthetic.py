@@ -1,0 +1,137 @@
+"""Synthetic sample frames shaped like ``results.load`` output, for tests and benchmarks.
+
+Deterministic for a given seed.  Values are lognormal around a per-variant base time, so the
+true median of a variant on a build is known exactly: ``base * factor`` (the median of a
+lognormal with log-mean 0 is 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+#: (workload, cet, base seconds per op, emulated)
+DEFAULT_VARIANTS: tuple[tuple[str, str, float, bool], ...] = (
+    ("host.syscall", "shstk=off", 100e-9, False),
+    ("host.syscall", "shstk=on", 104e-9, False),
+    ("guest.vmexit.pio", "cet=none", 2.0e-6, True),
+    ("guest.vmexit.pio", "cet=ibt+shstk", 2.2e-6, True),
+)
+
+CPU_HZ = 3.0e9
+
+
+def variant_name(workload: str, cet: str) -> str:
+    return f"{workload}[{cet}]"
+
+
+def make_samples(
+    builds: Sequence[str] = ("6.18",),
+    *,
+    n: int = 30,
+    seed: int = 0,
+    noise: float = 0.01,
+    variants: Sequence[tuple[str, str, float, bool]] = DEFAULT_VARIANTS,
+    factors: Mapping[tuple[str, str], float] | None = None,
+    fingerprint: str = "cpu-a",
+    runs_per_build: int = 1,
+) -> pd.DataFrame:
+    """``n`` samples per variant and build; ``factors[(build, variant)]`` scales a true median.
+
+    Each build is one kernel release (kernel_release = build name, no label, no build-id), so
+    its kernel identity is the build name itself.
+    """
+    rng = np.random.default_rng(seed)
+    factors = factors or {}
+    start = pd.Timestamp("2026-01-01", tz="UTC")
+    blocks = []
+    for b, build in enumerate(builds):
+        for workload, cet, base, emulated in variants:
+            name = variant_name(workload, cet)
+            truth = base * factors.get((build, name), 1.0)
+            values = truth * np.exp(rng.normal(0.0, noise, n))
+            run = np.arange(n) * runs_per_build // max(n, 1)
+            blocks.append(pd.DataFrame({
+                "run_id": [f"run-{b}-{r}" for r in run],
+                "started_utc": start + pd.to_timedelta(b * 24 + run, unit="h"),
+                "variant": name,
+                "workload": workload,
+                "cet": cet,
+                "cet_on": not cet.endswith(("=off", "=none")),
+                "value": values,
+                "cycles": values * CPU_HZ,
+                "emulated": emulated,
+                "sample": np.arange(n),
+                "kernel_release": build,
+            }))
+    frame = pd.concat(blocks, ignore_index=True) if blocks else _empty()
+    return frame.assign(
+        host="lab1",
+        host_fingerprint=fingerprint,
+        cpu_model_name="Synthetic CPU",
+        kernel_version="#1 SMP",
+        kernel_build_id=None,
+        kernel_label=None,
+        suite_version="0.0.0",
+        unit="second",
+    )
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame({c: [] for c in (
+        "run_id", "started_utc", "variant", "workload", "cet", "cet_on", "value", "cycles",
+        "emulated", "sample", "kernel_release",
+    )})
+
+
+def make_perf(samples: pd.DataFrame, per_op: Mapping[tuple[str, str], float]) -> pd.DataFrame:
+    """A perf frame: ``per_op[(variant, event)]`` for every run of that variant."""
+    rows = []
+    for (run_id, variant), _ in samples.groupby(["run_id", "variant"], sort=True):
+        for (v, event), count in per_op.items():
+            if v == variant:
+                rows.append({"run_id": run_id, "variant": variant, "event": event,
+                             "per_op": count, "state": "counted"})
+    return pd.DataFrame(rows, columns=["run_id", "variant", "event", "per_op", "state"])
+
+
+def frame_from_values(
+    values: Mapping[str, Sequence[float] | np.ndarray],
+    *,
+    build: str = "6.18",
+    fingerprint: str = "cpu-a",
+    unit: str = "second",
+    emulated: bool | Sequence[str] = False,
+    run_id: str | None = None,
+) -> pd.DataFrame:
+    """A contract-shaped frame holding exactly the given samples per variant name.
+
+    ``emulated`` is a flag for every variant or the names of the emulated ones.
+    """
+    rows = []
+    for name, xs in values.items():
+        workload, _, rest = name.partition("[")
+        cet = rest.rstrip("]") or "shstk=on"
+        is_emulated = emulated if isinstance(emulated, bool) else name in emulated
+        for i, x in enumerate(xs):
+            rows.append({
+                "run_id": run_id or f"run-{build}", "variant": name, "workload": workload, "cet": cet,
+                "cet_on": not cet.endswith(("=off", "=none")), "value": float(x), "cycles": np.nan,
+                "emulated": is_emulated, "sample": i,
+            })
+    frame = pd.DataFrame(rows, columns=["run_id", "variant", "workload", "cet", "cet_on", "value",
+                                        "cycles", "emulated", "sample"])
+    return frame.assign(
+        started_utc=pd.Timestamp("2026-01-01", tz="UTC"),
+        host="lab1",
+        host_fingerprint=fingerprint,
+        cpu_model_name="Synthetic CPU",
+        kernel_release=build,
+        kernel_version="#1 SMP",
+        kernel_build_id=None,
+        kernel_label=None,
+        suite_version="0.0.0",
+        unit=unit,
+    )

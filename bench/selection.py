@@ -1,0 +1,53 @@
+"""Turn what a user names on the command line (a run id, a kernel label, a kernel build id) into
+the samples analysis reads, with one clear error when nothing matches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+import results
+from workloads.table import WORKLOADS
+
+
+class SelectionError(Exception):
+    """Nothing matches; the message says what exists instead."""
+
+
+def load_selection(store: Any, sel: str, host: str | None = None, variants: list[str] | None = None
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Samples and perf counters of the runs `sel` names: a run id, else a kernel label, else a
+    kernel build id (tried in that order; the first that matches wins)."""
+    for key in ("run_ids", "kernel_labels", "kernel_build_ids"):
+        frame = results.load(store, host=host, variants=variants, **{key: [sel]})
+        if not frame.empty:
+            counters = results.load_counters(store, run_ids=sorted(frame["run_id"].unique()))
+            return frame, counters
+    raise SelectionError(f"{sel!r} names no run, kernel label or kernel build id with samples; "
+                         f"{describe_store(store, host)}")
+
+
+def load_all(store: Any, host: str | None = None, variants: list[str] | None = None) -> pd.DataFrame:
+    return results.load(store, host=host, variants=variants)
+
+
+def newest_run(store: Any, host: str | None = None) -> str:
+    runs = [r for r in results.list_runs(store, host=host) if r.measured]
+    if not runs:
+        raise SelectionError(f"the store has no run with measured variants; {describe_store(store, host)}")
+    return runs[-1].run_id
+
+
+def describe_store(store: Any, host: str | None) -> str:
+    runs = results.list_runs(store, host=host)
+    if not runs:
+        return "the store is empty (cetbench run or cetbench ingest first)"
+    labels = sorted({r.kernel_label for r in runs if r.kernel_label})
+    ids = [r.run_id for r in runs[-5:]]
+    return (f"it holds {len(runs)} runs; kernel labels: {', '.join(labels) or 'none'}; "
+            f"newest run ids: {', '.join(ids)}")
+
+
+def key_events() -> dict[str, tuple[str, ...]]:
+    return {w.name: w.key_events for w in WORKLOADS}

@@ -1,0 +1,170 @@
+"""What one input (bundle, pyperf file, pytest-benchmark file) becomes before it is stored.
+
+The readers turn their format into a RunRecord and check it; the ingest writes a RunRecord in one
+transaction. Helpers here give the readers' error messages one shape: which file, what is wrong.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import InputError
+
+
+@dataclass
+class CounterRecord:
+    event: str
+    count: float | None
+    per_op: float | None
+    state: str | None
+    note: str | None
+    unit: str | None = None
+    running_pct: float | None = None
+
+
+@dataclass
+class VariantRecord:
+    name: str
+    status: str  # measured | unsupported | failed | pending
+    workload: str | None = None
+    kind: str | None = None
+    cet: str | None = None
+    cet_on: bool | None = None
+    reason: str | None = None
+    refused_by: str | None = None
+    unit: str | None = None
+    op: str | None = None
+    emulated: bool = False
+    values: list[float] = field(default_factory=list)
+    cycles: list[float | None] = field(default_factory=list)  # per sample, where known
+    cycles_per_op_median: float | None = None
+    perf_reason: str | None = None
+    counters: list[CounterRecord] = field(default_factory=list)
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    content_hash: str
+    source_kind: str  # bundle | pyperf | pytest-benchmark
+    started_utc: dt.datetime
+    manifest_json: str
+    host: str | None = None
+    host_fingerprint: str | None = None
+    cpu_model_name: str | None = None
+    kernel_release: str | None = None
+    kernel_version: str | None = None
+    kernel_build_id: str | None = None
+    kernel_label: str | None = None
+    suite_version: str | None = None
+    suite_commit: str | None = None
+    finished_utc: dt.datetime | None = None
+    kvm_implementation: str | None = None
+    options_json: str | None = None
+    variants: list[VariantRecord] = field(default_factory=list)
+
+
+VARIANT_STATUSES = ("measured", "unsupported", "failed", "pending")
+
+
+class Fields:
+    """Typed access to a JSON object, failing with `InputError(path, "<where>: ...")`."""
+
+    def __init__(self, path: str, where: str, doc: Any) -> None:
+        if not isinstance(doc, dict):
+            raise InputError(path, f"{where}: expected a JSON object, got {_kind(doc)}")
+        self.path, self.where, self.doc = path, where, doc
+
+    def fail(self, message: str) -> InputError:
+        return InputError(self.path, f"{self.where}: {message}")
+
+    def obj(self, key: str, required: bool = True) -> Fields:
+        value = self.doc.get(key)
+        if value is None and not required:
+            return Fields(self.path, f"{self.where}.{key}", {})
+        if not isinstance(value, dict):
+            raise self.fail(f"field {key!r} must be an object, got {_kind(value)}")
+        return Fields(self.path, f"{self.where}.{key}", value)
+
+    def text(self, key: str, required: bool = False) -> str | None:
+        value = self.doc.get(key)
+        if value is None and not required:
+            return None
+        if not isinstance(value, str) or (required and not value):
+            raise self.fail(f"field {key!r} must be a non-empty string, got {_kind(value)}")
+        return value
+
+    def flag(self, key: str, default: bool | None = None) -> bool | None:
+        value = self.doc.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise self.fail(f"field {key!r} must be true or false, got {_kind(value)}")
+        return value
+
+    def number(self, key: str) -> float | None:
+        value = self.doc.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(f"field {key!r} must be a number, got {_kind(value)}")
+        return float(value)
+
+    def time(self, key: str, required: bool = False) -> dt.datetime | None:
+        value = self.text(key, required=required)
+        return None if value is None else parse_utc(value, lambda m: self.fail(f"{key}: {m}"))
+
+
+def parse_utc(text: str, fail: Any) -> dt.datetime:
+    """An ISO 8601 time as an aware UTC datetime; a time without zone is taken as UTC."""
+    try:
+        when = dt.datetime.fromisoformat(text.strip().replace(" ", "T", 1))
+    except ValueError:
+        raise fail(f"not an ISO 8601 time: {text!r}") from None
+    if when.tzinfo is None:
+        return when.replace(tzinfo=dt.UTC)
+    return when.astimezone(dt.UTC)
+
+
+def check_values(path: str, where: str, values: Any) -> list[float]:
+    """Sample values must be finite numbers > 0 (seconds per op cannot be NaN, inf or <= 0)."""
+    if not isinstance(values, list):
+        raise InputError(path, f"{where}: values must be a list, got {_kind(values)}")
+    out: list[float] = []
+    for i, value in enumerate(values):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InputError(path, f"{where}: sample {i} is not a number ({_kind(value)})")
+        if not math.isfinite(value) or value <= 0:
+            raise InputError(path, f"{where}: sample {i} is {value!r}; samples must be finite and > 0")
+        out.append(float(value))
+    return out
+
+
+_NAME_RE = re.compile(r"^(?P<workload>[^\[\]]+)\[(?P<cet>[^\[\]]*)\]$")
+_CET_KEYS = ("cet", "shstk", "ibt")
+
+
+def split_variant_name(name: str) -> tuple[str, str | None, bool | None]:
+    """`host.syscall[shstk=on]` -> ("host.syscall", "shstk=on", True).
+
+    For inputs that do not state the CET configuration (pyperf / pytest-benchmark files): a
+    `cet=`, `shstk=` or `ibt=` part other than off/none means CET on; no such part: unknown.
+    """
+    match = _NAME_RE.match(name)
+    if not match:
+        return name, None, None
+    cet = match["cet"]
+    states = [
+        value.strip().lower() not in ("off", "none", "0", "no")
+        for key, _, value in (part.partition("=") for part in re.split(r"[,;]", cet))
+        if key.strip().lower() in _CET_KEYS and value
+    ]
+    return match["workload"], cet, (any(states) if states else None)
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__

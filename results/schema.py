@@ -1,0 +1,151 @@
+"""Tables of the results store and their ordered migrations.
+
+The same SQLAlchemy Core definitions serve SQLite and PostgreSQL. A store carries the number of
+the last migration applied in `schema_version`; opening a store applies the missing ones, in
+order, in one transaction. When a migration is added, freeze the tables it starts from (copy the
+current `Table` definitions into the migration) so that replaying old migrations stays exact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Dialect
+
+SCHEMA_VERSION = 1
+
+
+class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
+    """A timestamp stored in UTC and read back timezone-aware.
+
+    SQLite keeps no zone (it would silently drop a non-UTC offset), so every value is converted
+    to UTC before it is bound; naive values read back are UTC by construction.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: store times must carry a zone")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("applied_utc", UTCDateTime, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("run_id", sa.String(200), nullable=False, unique=True),
+    # sha256 of the input (bundle: manifest + every file it names); makes ingest idempotent.
+    sa.Column("content_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("source_kind", sa.String(20), nullable=False),  # bundle | pyperf | pytest-benchmark
+    sa.Column("host", sa.Text),
+    sa.Column("host_fingerprint", sa.Text),
+    sa.Column("cpu_model_name", sa.Text),
+    sa.Column("kernel_release", sa.Text),
+    sa.Column("kernel_version", sa.Text),
+    sa.Column("kernel_build_id", sa.Text),
+    sa.Column("kernel_label", sa.Text),
+    sa.Column("suite_version", sa.Text),
+    sa.Column("suite_commit", sa.Text),
+    sa.Column("started_utc", UTCDateTime, nullable=False),
+    sa.Column("finished_utc", UTCDateTime),
+    sa.Column("kvm_implementation", sa.Text),
+    sa.Column("options_json", sa.Text),
+    # The input's own description, verbatim: a bundle's manifest.json text, or the metadata of
+    # a pyperf / pytest-benchmark file (machine_info, commit_info, ...).
+    sa.Column("manifest_json", sa.Text, nullable=False),
+    sa.Column("ingested_utc", UTCDateTime, nullable=False),
+    sa.Column("marked_good", sa.Boolean, nullable=False, default=False),
+    sa.Column("marked_good_utc", UTCDateTime),
+    sa.Index("ix_runs_started", "started_utc"),
+    sa.Index("ix_runs_host", "host"),
+)
+
+variants = sa.Table(
+    "variants",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("run_pk", sa.Integer, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("workload", sa.Text),
+    sa.Column("kind", sa.Text),
+    sa.Column("cet", sa.Text),
+    sa.Column("cet_on", sa.Boolean),  # NULL when the input does not say
+    sa.Column("status", sa.String(20), nullable=False),  # measured|unsupported|failed|pending
+    sa.Column("reason", sa.Text),
+    sa.Column("refused_by", sa.Text),
+    sa.Column("unit", sa.Text),
+    sa.Column("op", sa.Text),
+    sa.Column("emulated", sa.Boolean, nullable=False, default=False),
+    sa.Column("n_samples", sa.Integer, nullable=False, default=0),
+    sa.Column("cycles_per_op_median", sa.Float),
+    sa.Column("perf_reason", sa.Text),  # why perf counters are missing, when they are
+    sa.UniqueConstraint("run_pk", "name", name="uq_variants_run_name"),
+)
+
+samples = sa.Table(
+    "samples",
+    metadata,
+    sa.Column(
+        "variant_pk",
+        sa.Integer,
+        sa.ForeignKey("variants.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    sa.Column("idx", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("cycles", sa.Float),  # per-sample cycles per op, when an input ties them to values
+)
+
+counters = sa.Table(
+    "counters",
+    metadata,
+    sa.Column(
+        "variant_pk",
+        sa.Integer,
+        sa.ForeignKey("variants.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    sa.Column("event", sa.Text, primary_key=True),
+    # A number, not always an integer: perf reports task-clock in msec, and scales multiplexed counts.
+    sa.Column("count", sa.Float),
+    sa.Column("per_op", sa.Float),
+    sa.Column("unit", sa.Text),  # perf's unit of the count (msec for task-clock), null for plain counts
+    sa.Column("state", sa.Text),  # counted | not supported | not counted | unavailable
+    sa.Column("running_pct", sa.Float),  # below 100: perf multiplexed the counter and scaled it
+    sa.Column("note", sa.Text),
+)
+
+
+def _migration_1(conn: Connection) -> None:
+    """The first schema: runs, variants, samples, counters."""
+    metadata.create_all(conn, tables=[runs, variants, samples, counters])
+
+
+# Ordered: MIGRATIONS[i] brings a store from version i to version i + 1.
+MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1]
+assert len(MIGRATIONS) == SCHEMA_VERSION

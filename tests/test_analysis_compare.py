@@ -1,0 +1,215 @@
+"""analysis.compare: verdicts on synthetic data, bad input, and statistical properties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analysis.compare import CompareSettings, Verdict, compare, exit_status
+from analysis.errors import HostMismatchError, InvalidValueError, MixedUnitsError
+from analysis.synthetic import frame_from_values
+
+FAST = CompareSettings(n_resamples=300)
+
+
+def lognormal(seed: int, n: int, median: float = 1e-6, sigma: float = 0.01) -> np.ndarray:
+    return median * np.exp(np.random.default_rng(seed).normal(0.0, sigma, n))
+
+
+def verdicts(base: pd.DataFrame, cand: pd.DataFrame, cfg: CompareSettings = FAST) -> dict[str, Verdict]:
+    return {v.variant: v.verdict for v in compare(base, cand, cfg).variants}
+
+
+def test_identical_data_is_no_change() -> None:
+    x = lognormal(1, 30)
+    result = compare(frame_from_values({"host.syscall[shstk=on]": x}),
+                     frame_from_values({"host.syscall[shstk=on]": x}, build="6.19"), FAST)
+    (v,) = result.variants
+    assert v.verdict is Verdict.NO_CHANGE
+    assert v.change == 0.0
+    assert exit_status(result) == 0
+
+
+def test_ten_percent_slowdown_with_30_samples_is_a_regression() -> None:
+    base = frame_from_values({"host.syscall[shstk=on]": lognormal(1, 30)})
+    cand = frame_from_values({"host.syscall[shstk=on]": lognormal(2, 30, median=1.1e-6)}, build="6.19")
+    result = compare(base, cand, FAST)
+    (v,) = result.variants
+    assert v.verdict is Verdict.REGRESSION
+    assert v.shift is not None and v.shift.ratio_low <= 1.1 <= v.shift.ratio_high
+    assert v.p_adjusted is not None and v.p_adjusted < 0.05
+    assert exit_status(result) == 1
+
+
+def test_ten_percent_speedup_is_an_improvement() -> None:
+    base = frame_from_values({"guest.vmexit.pio[cet=ibt]": lognormal(1, 30)})
+    cand = frame_from_values({"guest.vmexit.pio[cet=ibt]": lognormal(2, 30, median=0.9e-6)}, build="6.19")
+    assert verdicts(base, cand) == {"guest.vmexit.pio[cet=ibt]": Verdict.IMPROVEMENT}
+
+
+def test_significant_change_below_floor_is_no_change() -> None:
+    # 0.5 % shift, very precise: the test finds it, the 1 % floor says it does not matter.
+    base = frame_from_values({"host.syscall[shstk=on]": lognormal(1, 400, sigma=0.001)})
+    cand = frame_from_values({"host.syscall[shstk=on]": lognormal(2, 400, median=1.005e-6, sigma=0.001)})
+    (v,) = compare(base, cand, FAST).variants
+    assert v.p_adjusted is not None and v.p_adjusted < 1e-6
+    assert v.verdict is Verdict.NO_CHANGE
+    assert v.reason is not None and "floor" in v.reason
+    # with the floor lowered below the shift, the same data is a regression
+    lower = CompareSettings(n_resamples=300, floor=0.002)
+    assert compare(base, cand, lower).variants[0].verdict is Verdict.REGRESSION
+
+
+def test_too_few_samples_is_inconclusive_with_counts() -> None:
+    base = frame_from_values({"host.syscall[shstk=on]": lognormal(1, 2)})
+    cand = frame_from_values({"host.syscall[shstk=on]": lognormal(2, 5)})
+    (v,) = compare(base, cand, FAST).variants
+    assert v.verdict is Verdict.INCONCLUSIVE
+    assert v.reason == "too few samples: baseline 2, candidate 5 (need >= 6)"
+
+
+def test_missing_baseline_variant_is_inconclusive_and_others_go_on() -> None:
+    base = frame_from_values({"host.syscall[shstk=on]": lognormal(1, 30)})
+    cand = frame_from_values({
+        "host.syscall[shstk=on]": lognormal(2, 30, median=1.2e-6),
+        "host.pipe[shstk=on]": lognormal(3, 30),
+    })
+    result = compare(base, cand, FAST)
+    by = {v.variant: v for v in result.variants}
+    assert by["host.pipe[shstk=on]"].verdict is Verdict.INCONCLUSIVE
+    assert by["host.pipe[shstk=on]"].reason == "no baseline samples"
+    assert by["host.syscall[shstk=on]"].verdict is Verdict.REGRESSION
+    assert exit_status(result) == 1  # a regression outranks an inconclusive variant
+
+
+def test_noisy_data_without_significance_is_inconclusive() -> None:
+    base = frame_from_values({"host.syscall[shstk=on]": lognormal(1, 12, sigma=0.4)})
+    cand = frame_from_values({"host.syscall[shstk=on]": lognormal(2, 12, sigma=0.4)})
+    result = compare(base, cand, FAST)
+    (v,) = result.variants
+    assert v.verdict is Verdict.INCONCLUSIVE
+    assert v.reason is not None and v.reason.startswith("too noisy")
+    assert exit_status(result) == 3
+
+
+def test_different_hosts_are_refused_unless_forced() -> None:
+    base = frame_from_values({"host.syscall[shstk=on]": lognormal(1, 10)}, fingerprint="intel-spr")
+    cand = frame_from_values({"host.syscall[shstk=on]": lognormal(2, 10)}, fingerprint="amd-zen4")
+    with pytest.raises(HostMismatchError, match="intel-spr"):
+        compare(base, cand, FAST)
+    forced = compare(base, cand, CompareSettings(n_resamples=300, force=True))
+    assert forced.hosts_differ
+
+
+def test_mixed_units_are_an_error() -> None:
+    base = frame_from_values({"host.syscall[shstk=on]": lognormal(1, 10)})
+    cand = frame_from_values({"host.syscall[shstk=on]": lognormal(2, 10)}, unit="cycle")
+    with pytest.raises(MixedUnitsError, match="cycle"):
+        compare(base, cand, FAST)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -1e-6, 0.0])
+def test_bad_values_are_an_error_naming_the_variant(bad: float) -> None:
+    good = lognormal(1, 10)
+    broken = np.append(lognormal(2, 9), bad)
+    base = frame_from_values({"host.syscall[shstk=on]": good, "host.pipe[shstk=on]": good})
+    cand = frame_from_values({"host.syscall[shstk=on]": good, "host.pipe[shstk=on]": broken})
+    with pytest.raises(InvalidValueError, match=r"candidate.*host\.pipe\[shstk=on\]") as info:
+        compare(base, cand, FAST)
+    assert "host.syscall" not in str(info.value)
+
+
+def test_bh_correction_is_selectable() -> None:
+    base = frame_from_values({f"w{i}[shstk=on]": lognormal(i, 20) for i in range(5)})
+    cand = frame_from_values({f"w{i}[shstk=on]": lognormal(10 + i, 20) for i in range(5)})
+    holm = compare(base, cand, CompareSettings(n_resamples=100, correction="holm"))
+    bh = compare(base, cand, CompareSettings(n_resamples=100, correction="bh"))
+    for h, b in zip(holm.variants, bh.variants, strict=True):
+        assert h.p_value == b.p_value
+        assert h.p_adjusted is not None and b.p_adjusted is not None
+        assert b.p_adjusted <= h.p_adjusted + 1e-12
+
+
+# --- properties --------------------------------------------------------------------------------
+
+SHIFTS = st.sampled_from([1.0, 0.9, 0.995, 1.005, 1.02, 1.1])
+
+
+def pair(seed: int, n_base: int, n_cand: int, shift: float, sigma: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    base = frame_from_values({
+        "host.syscall[shstk=on]": lognormal(seed, n_base, sigma=sigma),
+        "guest.vmexit.pio[cet=ibt]": lognormal(seed + 1, n_base, median=2e-6, sigma=sigma),
+    })
+    cand = frame_from_values({
+        "host.syscall[shstk=on]": lognormal(seed + 2, n_cand, median=1e-6 * shift, sigma=sigma),
+        "guest.vmexit.pio[cet=ibt]": lognormal(seed + 3, n_cand, median=2e-6 / shift, sigma=sigma),
+    }, build="6.19")
+    return base, cand
+
+
+def scaled(frame: pd.DataFrame, factor: float) -> pd.DataFrame:
+    return frame.assign(value=frame["value"] * factor)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n_base=st.integers(2, 40),
+    n_cand=st.integers(2, 40),
+    shift=SHIFTS,
+    sigma=st.sampled_from([0.002, 0.02, 0.2]),
+    factor=st.floats(1e-3, 1e3),
+)
+def test_verdicts_invariant_to_scaling_both_samples(
+    seed: int, n_base: int, n_cand: int, shift: float, sigma: float, factor: float
+) -> None:
+    base, cand = pair(seed, n_base, n_cand, shift, sigma)
+    assert verdicts(base, cand) == verdicts(scaled(base, factor), scaled(cand, factor))
+
+
+SWAPPED = {
+    Verdict.REGRESSION: Verdict.IMPROVEMENT,
+    Verdict.IMPROVEMENT: Verdict.REGRESSION,
+    Verdict.NO_CHANGE: Verdict.NO_CHANGE,
+    Verdict.INCONCLUSIVE: Verdict.INCONCLUSIVE,
+}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n_base=st.integers(2, 40),
+    n_cand=st.integers(2, 40),
+    shift=SHIFTS,
+    sigma=st.sampled_from([0.002, 0.02, 0.2]),
+)
+def test_swapping_baseline_and_candidate_swaps_the_direction(
+    seed: int, n_base: int, n_cand: int, shift: float, sigma: float
+) -> None:
+    base, cand = pair(seed, n_base, n_cand, shift, sigma)
+    forward = verdicts(base, cand)
+    backward = verdicts(cand, base)
+    assert backward == {k: SWAPPED[v] for k, v in forward.items()}
+
+
+def test_false_alarm_rate_under_identical_distributions_stays_below_alpha() -> None:
+    # 200 comparisons of 10 variants, all drawn from one distribution.  With the floor at 0 only
+    # the test and the Holm correction stand between noise and a false verdict; Holm bounds the
+    # chance that a comparison reports anything at alpha = 0.05.
+    cfg = CompareSettings(floor=0.0, n_resamples=50, max_noise=10.0)
+    rng = np.random.default_rng(2024)
+    names = [f"w{i}[shstk=on]" for i in range(10)]
+    comparisons_with_alarm = 0
+    alarms = 0
+    for _ in range(200):
+        base = frame_from_values({n: np.exp(rng.normal(0, 0.05, 20)) for n in names})
+        cand = frame_from_values({n: np.exp(rng.normal(0, 0.05, 20)) for n in names}, build="6.19")
+        result = compare(base, cand, cfg)
+        found = sum(v.verdict in (Verdict.REGRESSION, Verdict.IMPROVEMENT) for v in result.variants)
+        alarms += found
+        comparisons_with_alarm += found > 0
+    assert comparisons_with_alarm / 200 <= 0.08  # alpha 0.05 plus two binomial standard errors
+    assert alarms / 2000 <= 0.01
