@@ -23,7 +23,7 @@ def render_summary(rows: list[dict[str, Any]], pairs: list[dict[str, Any]], run_
     table.add_column("variant", no_wrap=True)
     table.add_column("status", no_wrap=True)
     for col in ("ns/op", "±stdev", "cycles/op", "n", "events/op"):
-        table.add_column(col, justify="right", no_wrap=True, min_width=len(col))
+        table.add_column(col, justify="right", no_wrap=True, min_width=max(len(col), 9 if col == "ns/op" else 0))
     table.add_column("key event", no_wrap=True)
     emulated = False
     for r in rows:
@@ -49,6 +49,7 @@ def render_summary(rows: list[dict[str, Any]], pairs: list[dict[str, Any]], run_
         for p in pairs:
             on = _ns(p["on_ns"]) if p["on_ns"] is not None else p["on_status"]
             change = "" if p["delta_pct"] is None else f"{p['delta_pct']:+.1f} %"
-            cet.add_row(escape(p["workload"]), escape(p["cet"]), _ns(p["off_ns"]), on, change)
+            mark = " *" if p["emulated"] else ""
+            cet.add_row(escape(p["workload"]) + mark, escape(p["cet"]), _ns(p["off_ns"]), on, change)
         console.print(cet)
     console.print(f"bundle: {escape(root)}")
