@@ -26,6 +26,7 @@ _EXPORTS = {
     "IngestResult": "ingest",
     "load": "query",
     "load_counters": "query",
+    "load_statuses": "query",
     "COLUMNS": "query",
     "list_runs": "runs",
     "RunSummary": "runs",

@@ -212,3 +212,22 @@ def load_counters(
     for col in ("per_op", "count"):
         df[col] = df[col].astype("float64")
     return df
+
+
+STATUS_COLUMNS = ["run_id", "variant", "status", "reason", "refused_by"]
+
+
+def load_statuses(store: Store, run_ids: Strings = None) -> pd.DataFrame:
+    """Every variant of the runs with its status and, when not measured, the reason and who refused:
+    what a report says about the variants that carry no numbers."""
+    with store.read() as conn:
+        where = _filters(conn, None, None, None, run_ids, None, None, None)
+        if where is None:
+            return pd.DataFrame({col: [] for col in STATUS_COLUMNS})
+        rows = conn.execute(
+            sa.select(_R.c.run_id, _V.c.name, _V.c.status, _V.c.reason, _V.c.refused_by)
+            .select_from(_V.join(_R, _V.c.run_pk == _R.c.id))
+            .where(*where)
+            .order_by(_R.c.started_utc, _R.c.run_id, _V.c.name)
+        ).all()
+    return pd.DataFrame(rows, columns=STATUS_COLUMNS)

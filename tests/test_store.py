@@ -15,7 +15,7 @@ import results
 from results import schema
 from results.errors import RunNotFound, StoreError, StoreSchemaTooNew
 from results.ingest import ingest_paths
-from results.query import COLUMNS, load, load_counters
+from results.query import COLUMNS, load, load_counters, load_statuses
 from results.runs import list_runs, mark_good, newest_good_run
 from results.store import Store, default_store_path, open_store
 from tests.store_support import (
@@ -216,3 +216,18 @@ def test_list_runs_json_is_plain(store: Store, tmp_path: Path) -> None:  # noqa:
     [summary] = list_runs(store)
     doc = json.loads(json.dumps(summary.to_json()))
     assert doc["run_id"] == "run-j" and doc["started_utc"] == "2026-11-25T04:34:00Z"
+
+
+def test_statuses_keep_the_reason_of_variants_without_numbers(store: Store, tmp_path: Path) -> None:  # noqa: F811
+    specs = standard_variants(seed=3)
+    run_id = "20261125T043400Z-testhost-000003"
+    ingest_paths(store, [make_bundle(tmp_path / "b", run_id, specs)])
+    statuses = load_statuses(store, run_ids=[run_id])
+    by_name = {row.variant: row for row in statuses.itertuples()}
+    assert set(by_name) == {s.name for s in specs}
+    for spec in specs:
+        row = by_name[spec.name]
+        assert row.status == spec.status
+        if spec.status != "measured":
+            assert row.reason == spec.reason
+    assert load_statuses(store, run_ids=["no-such-run"]).empty
