@@ -54,6 +54,16 @@ def emit(report: Report, fmt: str, output: Path | None) -> None:
         atomic_write(output, text.encode() if text.endswith("\n") else (text + "\n").encode())
 
 
+def not_measured(store: Any, run_ids: list[str], fmt: str, output: Path | None) -> None:
+    """Say which variants carry no numbers and why (to stderr for terminal/text, so the report stays
+    clean): a report must never leave a reader guessing whether CET-on figures are missing."""
+    if fmt not in ("terminal", "text") or output is not None:
+        return
+    statuses = results.load_statuses(store, run_ids=run_ids)
+    for row in statuses[statuses["status"] != "measured"].itertuples():
+        click.echo(f"not measured: {row.variant} ({row.status}): {row.reason}", err=True)
+
+
 def plots(report: Report, directory: Path | None) -> None:
     if directory is not None:
         from analysis.render_plot import render_plots
@@ -77,7 +87,7 @@ def ingest(paths: tuple[Path, ...], store_url: str | None, as_json: bool) -> Non
         if as_json:
             continue
         if r.status == "error":
-            click.echo(f"cetbench: {r.message}", err=True)
+            click.echo(f"cetbench: {r.path}: {r.message}", err=True)
         else:
             click.echo(f"{r.status}: {r.path} ({r.run_id}, {r.variants} variants, {r.samples} samples)")
     if as_json:
@@ -139,6 +149,7 @@ def overhead(selection: str | None, store_url: str | None, host: str | None, fmt
         fail(str(exc))
     report = Report(title="CET overhead", overhead=result)
     emit(report, fmt, output)
+    not_measured(store, sorted(frame["run_id"].unique()), fmt, output)
     plots(report, plot_dir)
 
 
@@ -206,11 +217,10 @@ def trend_cmd(store_url: str | None, host: str | None, order: str, only: tuple[s
               output: Path | None, plot_dir: Path | None) -> None:
     """Each variant over a series of kernel builds, with change points marked."""
     store = open_store(store_url)
-    frame = load_all(store, host, list(only) or None)
     order_arg: str | list[str] = order if order in ("version", "time") else order.split(",")
     try:
-        result = trend(frame, order_arg)
-    except AnalysisInputError as exc:
+        result = trend(load_all(store, host, list(only) or None), order_arg)
+    except (SelectionError, AnalysisInputError) as exc:
         fail(str(exc))
     report = Report(title="cetbench trend", trend=result)
     emit(report, fmt, output)
@@ -258,6 +268,8 @@ def report_cmd(baseline: str | None, candidate: str | None, with_trend: bool, st
 @click.option("--kernel-label", help="Label for the kernel build under test.")
 @click.option("--cpu", type=int, default=0, show_default=True)
 @click.option("--inject-cycles", type=click.IntRange(min=0), default=0, help="Add K TSC cycles per op (self-test).")
+@click.option("--pyperf-arg", "pyperf_args", multiple=True, metavar="ARG",
+              help="Replace the pyperf configuration (repeat: --pyperf-arg=--processes --pyperf-arg=5).")
 @click.option("--mark-good", "mark", is_flag=True,
               help="Mark this run good when it shows no regression (or when there is no baseline yet).")
 @store_option
@@ -266,8 +278,8 @@ def report_cmd(baseline: str | None, candidate: str | None, with_trend: bool, st
 @output_option
 @click.option("--junit", type=click.Path(path_type=Path), help="Also write JUnit XML here.")
 def ci(quick: bool, only: tuple[str, ...], baseline: str | None, kernel_label: str | None, cpu: int,
-       inject_cycles: int, mark: bool, store_url: str | None, floor: float, alpha: float, correction: str,
-       force: bool, fmt: str, output: Path | None, junit: Path | None) -> None:
+       inject_cycles: int, pyperf_args: tuple[str, ...], mark: bool, store_url: str | None, floor: float,
+       alpha: float, correction: str, force: bool, fmt: str, output: Path | None, junit: Path | None) -> None:
     """Run, store, compare with the baseline, report, and exit 0 (no regression), 1 (regression),
     2 (usage or input error) or 3 (inconclusive, or no baseline)."""
     from bench.cli import store_bundle
@@ -276,7 +288,7 @@ def ci(quick: bool, only: tuple[str, ...], baseline: str | None, kernel_label: s
     store = open_store(store_url)
     try:
         bundle = execute(RunOptions(quick=quick, only=list(only), kernel_label=kernel_label, cpu=cpu,
-                                    inject_cycles=inject_cycles))
+                                    inject_cycles=inject_cycles, pyperf_args=pyperf_args or None))
     except RunError as exc:
         fail(str(exc))
     store_bundle(bundle.root, store_url)

@@ -29,7 +29,14 @@ def load_selection(store: Any, sel: str, host: str | None = None, variants: list
 
 
 def load_all(store: Any, host: str | None = None, variants: list[str] | None = None) -> pd.DataFrame:
-    return results.load(store, host=host, variants=variants)
+    """Every stored sample (of this host, of these variant patterns); patterns that select nothing
+    are an error naming the variants the store has."""
+    frame = results.load(store, host=host, variants=variants)
+    if frame.empty and variants:
+        known = sorted(results.load(store, host=host)["variant"].unique())
+        raise SelectionError(f"no stored samples of a variant matching {', '.join(variants)}; "
+                             + (f"the store has: {', '.join(known)}" if known else describe_store(store, host)))
+    return frame
 
 
 def newest_run(store: Any, host: str | None = None) -> str:

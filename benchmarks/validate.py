@@ -1,0 +1,210 @@
+"""Self-validation on real runs of this machine (not a test): does the suite's own path
+(run -> bundle -> store -> compare) raise false alarms, and which slowdowns does it catch?
+
+    .venv/bin/python benchmarks/validate.py [--variant 'host.syscall[shstk=off]'] [--trials 5]
+        [--sizes 0.5,1,2,5] [--cpu 0] [--pyperf-arg=--processes --pyperf-arg=10 ...] [--floor 0.01]
+
+For each variant:
+1. one run without injection measures the op's cost in TSC cycles (from the raw records that
+   back the pyperf samples);
+2. each trial runs the same build R times over: a baseline run, an A/A run (same build, nothing
+   injected) and one run per slowdown size with `--inject-cycles K`, K = size x the op's cost,
+   in a shuffled order (so drift during a trial favours no size); every run is a real bundle
+   ingested into a throwaway store and compared with the trial's baseline by analysis.compare
+   with the suite's defaults (Mann-Whitney U, alpha 0.05, Holm, floor 1 %);
+3. prints the A/A false alarms (regression or improvement), the detection rate per size, the
+   cycles per op requested, calibrated by the workload and achieved (candidate minus baseline in
+   the raw records), and the machine time used.
+
+A slowdown smaller than the effect-size floor (--floor) is "no change" by design: with the
+default 1 % floor the +0.5 % row measures how often noise lifts a 0.5 % shift over the floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
+
+import results
+from analysis.compare import CompareSettings, VariantComparison, Verdict, compare
+from bench.runner import RunOptions, execute
+from results.bundle_reader import cycles_per_op
+from workloads.table import by_name
+
+DEFAULT_PYPERF = ("--processes", "10", "--values", "3", "--warmups", "1")
+#: Without --pyperf-arg, each value times this many seconds of ops (loops from the measured op cost).
+VALUE_SECONDS = 0.005
+#: Floors the comparisons are also judged with, after the fact, beside --floor.
+ALT_FLOORS = (0.02, 0.03, 0.05)
+
+
+@dataclass
+class Run:
+    run_id: str
+    inject: int
+    cycles: float  # median cycles per op of the samples, from the raw records
+    calibrated: float | None  # ticks per op the workload calibrated its injection to
+    seconds: float  # machine time for run + ingest
+
+
+@dataclass
+class Row:
+    label: str
+    pct: float
+    inject: int
+    verdicts: list[Verdict] = field(default_factory=list)
+    changes: list[float] = field(default_factory=list)
+    added: list[float] = field(default_factory=list)  # candidate - baseline cycles per op
+    calibrated: list[float] = field(default_factory=list)
+    tests: list[tuple[float, float]] = field(default_factory=list)  # (log ratio of medians, adjusted p)
+
+
+class Harness:
+    def __init__(self, home: Path, cpu: int, pyperf: Sequence[str] | None, floor: float) -> None:
+        self.home, self.cpu, self.fixed = home, cpu, pyperf is not None
+        self.pyperf = tuple(pyperf or DEFAULT_PYPERF)
+        self.store = results.open_store(f"sqlite:///{home / 'store.sqlite'}")
+        self.settings = CompareSettings(floor=floor)
+        self.count = 0
+        self.seconds = 0.0
+
+    def run(self, variant: str, inject: int, pyperf: Sequence[str] | None = None) -> Run:
+        start = time.monotonic()
+        self.count += 1
+        bundle = execute(RunOptions(only=[variant], out=self.home / f"run{self.count:04d}", cpu=self.cpu,
+                                    inject_cycles=inject, pyperf_args=tuple(pyperf or self.pyperf), perf="off"))
+        entry = bundle.manifest["variants"][variant]
+        if entry["status"] != "measured":
+            raise SystemExit(f"{variant}: {entry['status']}: {entry['reason']}")
+        report = results.ingest_paths(self.store, [bundle.root])
+        if not report.ok:
+            raise SystemExit(report.errors[0].message)
+        run_id = bundle.manifest["run_id"]
+        values = self.samples(run_id)["value"].tolist()
+        records = [json.loads(line) for line in (bundle.root / entry["raw"]).read_text().splitlines()]
+        _, median = cycles_per_op(values, records, by_name(variant).workload.kind)
+        if median is None:
+            raise SystemExit(f"{variant}: no cycle counts in the raw records of {bundle.root}")
+        calibrated = [r["inject_calibrated_ticks"] for r in records if "inject_calibrated_ticks" in r]
+        seconds = time.monotonic() - start
+        self.seconds += seconds
+        return Run(run_id, inject, median, statistics.median(calibrated) if calibrated else None, seconds)
+
+    def samples(self, run_id: str) -> Any:
+        return results.load(self.store, run_ids=[run_id])
+
+    def verdict(self, base: Run, cand: Run) -> VariantComparison:
+        start = time.monotonic()
+        result = compare(self.samples(base.run_id), self.samples(cand.run_id), self.settings)
+        (row,) = result.variants
+        self.seconds += time.monotonic() - start
+        return row
+
+
+def validate(h: Harness, variant: str, sizes: Sequence[float], trials: int, rng: random.Random) -> None:
+    spent_before, runs_before = h.seconds, h.count
+    probe_run = h.run(variant, 0, None if h.fixed else (*DEFAULT_PYPERF, "--loops", "1000"))
+    op_cycles = probe_run.cycles
+    op_ns = float(h.samples(probe_run.run_id)["value"].median()) * 1e9
+    pyperf = h.pyperf if h.fixed else (*DEFAULT_PYPERF, "--loops", str(max(1, round(VALUE_SECONDS / op_ns * 1e9))))
+    rows = [Row("A/A", 0.0, 0)] + [Row(f"+{s:g} %", s, max(1, round(s / 100 * op_cycles))) for s in sizes]
+    print(f"\n{variant}: op cost {op_cycles:.1f} cycles/op ({op_ns:.1f} ns/op), from the raw records of a "
+          f"run without injection; pyperf {' '.join(pyperf)}")
+    for trial in range(trials):
+        base = h.run(variant, 0, pyperf)
+        order = list(rows)
+        rng.shuffle(order)
+        for row in order:
+            cand = h.run(variant, row.inject, pyperf)
+            outcome = h.verdict(base, cand)
+            row.verdicts.append(outcome.verdict)
+            row.changes.append(outcome.change or 0.0)
+            if outcome.baseline and outcome.candidate and outcome.p_adjusted is not None:
+                row.tests.append((math.log(outcome.candidate.median / outcome.baseline.median),
+                                  outcome.p_adjusted))
+            row.added.append(cand.cycles - base.cycles)
+            if cand.calibrated is not None:
+                row.calibrated.append(cand.calibrated)
+        print(f"  trial {trial + 1}/{trials} done ({h.seconds - spent_before:.0f} s)", file=sys.stderr)
+
+    header = (f"  {'slowdown':>8} {'K req':>6} {'K calib':>8} {'added cyc/op':>13} {'added %':>8} "
+              f"{'median chg':>10}  result")
+    print(header)
+    for row in rows:
+        added = statistics.median(row.added)
+        calib = f"{statistics.median(row.calibrated):.1f}" if row.calibrated and row.inject else "-"
+        counts = {v: row.verdicts.count(v) for v in Verdict}
+        if row.label == "A/A":
+            alarms = counts[Verdict.REGRESSION] + counts[Verdict.IMPROVEMENT]
+            result = f"false alarms {alarms}/{trials}"
+        else:
+            result = f"detected {counts[Verdict.REGRESSION]}/{trials}"
+        others = ", ".join(f"{n} {v.value}" for v, n in counts.items() if n and not (
+            v is Verdict.REGRESSION and row.label != "A/A"))
+        print(f"  {row.label:>8} {row.inject:>6} {calib:>8} {added:>+13.2f} {added / op_cycles * 100:>+7.2f}% "
+              f"{statistics.median(row.changes) * 100:>+9.2f}%  {result}" + (f" ({others})" if others else ""))
+    floors(rows, h.settings, trials)
+    runs = h.count - runs_before
+    spent = h.seconds - spent_before
+    print(f"  machine time: {spent:.1f} s for {runs} runs ({spent / runs:.2f} s per run, "
+          f"{trials} trials x {len(rows) + 1} runs + 1 to measure the op)")
+
+
+def floors(rows: Sequence[Row], settings: CompareSettings, trials: int) -> None:
+    """The same comparisons judged with other effect-size floors (only the floor changes a
+    regression or improvement verdict; the rank test and its p-value do not depend on it)."""
+    print(f"  same data, other floors (alpha {settings.alpha}): A/A false alarms | detected per size")
+    for floor in sorted({settings.floor, *ALT_FLOORS}):
+        bar = math.log1p(floor)
+        cells = []
+        for row in rows:
+            hits = [lr for lr, p in row.tests if p < settings.alpha and abs(lr) >= bar]
+            n = len(hits) if row.inject == 0 else sum(lr > 0 for lr in hits)
+            cells.append(f"{row.label} {n}/{trials}")
+        print(f"    floor {floor * 100:>4g} %: " + " | ".join(cells))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variant", action="append", help="variant to validate (repeat); "
+                        "default host.syscall[shstk=off]")
+    parser.add_argument("--trials", type=int, default=5, help="R: trials per slowdown size and for A/A")
+    parser.add_argument("--sizes", default="0.5,1,2,5", help="slowdowns, percent of the op's cost")
+    parser.add_argument("--cpu", type=int, default=0, help="CPU to pin the workloads to")
+    parser.add_argument("--pyperf-arg", action="append", dest="pyperf", metavar="ARG",
+                        help=f"pyperf configuration (repeat; default: {' '.join(DEFAULT_PYPERF)} and --loops "
+                        f"for {VALUE_SECONDS * 1000:g} ms per value)")
+    parser.add_argument("--floor", type=float, default=0.01, help="effect-size floor of the comparison")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the run order within a trial")
+    args = parser.parse_args()
+    variants = args.variant or ["host.syscall[shstk=off]"]
+    sizes = [float(s) for s in args.sizes.split(",")]
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="cetbench-validate-") as tmp:
+        os.environ["CETBENCH_HOME"] = tmp  # nothing of this lands in the user's store
+        h = Harness(Path(tmp), args.cpu, args.pyperf, args.floor)
+        print(f"cetbench self-validation: {args.trials} trials, CPU {args.cpu}")
+        print(f"comparison: Mann-Whitney U, {h.settings.correction}, alpha {h.settings.alpha}, "
+              f"floor {h.settings.floor * 100:g} %, noise limit {h.settings.max_noise * 100:g} %; "
+              f"detected = verdict regression; A/A false alarm = regression or improvement")
+        rng = random.Random(args.seed)
+        for variant in variants:
+            validate(h, variant, sizes, args.trials, rng)
+    print(f"\ntotal wall time {time.monotonic() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
