@@ -161,6 +161,24 @@ def _compare(store: Any, baseline: str, candidate: str, host: str | None, settin
                   overhead=cet_overhead(cand, counters, key_events=key_events()))
 
 
+def settings_from(alpha: float, correction: str, floor: float, force: bool) -> CompareSettings:
+    return CompareSettings(alpha=alpha, correction=cast(Literal["holm", "bh"], correction), floor=floor, force=force)
+
+
+def compare_and_report(store: Any, baseline: str, candidate: str, host: str | None, settings: CompareSettings,
+                       fmt: str, output: Path | None, junit: Path | None) -> int:
+    """Compare, write the report (and JUnit), and return the exit status the verdicts call for."""
+    try:
+        report = _compare(store, baseline, candidate, host, settings)
+    except (SelectionError, AnalysisInputError) as exc:
+        fail(str(exc))
+    emit(report, fmt, output)
+    if junit:
+        emit(report, "junit", junit)
+    assert report.comparison is not None
+    return exit_status(report.comparison)
+
+
 compare_options = [
     click.option("--floor", type=click.FloatRange(min=0), default=0.01, show_default=True,
                  help="Smallest relative change called a regression or improvement."),
@@ -191,17 +209,8 @@ def compare_cmd(baseline: str, candidate: str, store_url: str | None, host: str 
                 correction: str, force: bool, fmt: str, output: Path | None, junit: Path | None) -> None:
     """A/B between kernel builds per variant. Exit 0 no regression, 1 regression, 3 inconclusive."""
     store = open_store(store_url)
-    settings = CompareSettings(alpha=alpha, correction=cast(Literal['holm', 'bh'], correction), floor=floor,
-                               force=force)
-    try:
-        report = _compare(store, baseline, candidate, host, settings)
-    except (SelectionError, AnalysisInputError) as exc:
-        fail(str(exc))
-    emit(report, fmt, output)
-    if junit:
-        emit(report, "junit", junit)
-    assert report.comparison is not None
-    sys.exit(exit_status(report.comparison))
+    sys.exit(compare_and_report(store, baseline, candidate, host, settings_from(alpha, correction, floor, force),
+                                fmt, output, junit))
 
 
 @cli.command(name="trend")
@@ -242,8 +251,7 @@ def report_cmd(baseline: str | None, candidate: str | None, with_trend: bool, st
                output: Path | None, plot_dir: Path | None) -> None:
     """One report (comparison, CET overhead, trend) in a chosen format, with plots."""
     store = open_store(store_url)
-    settings = CompareSettings(alpha=alpha, correction=cast(Literal['holm', 'bh'], correction), floor=floor,
-                               force=force)
+    settings = settings_from(alpha, correction, floor, force)
     try:
         candidate = candidate or newest_run(store, host)
         if baseline:
@@ -302,17 +310,8 @@ def ci(quick: bool, only: tuple[str, ...], baseline: str | None, kernel_label: s
             sys.exit(EXIT_OK)
         fail(f"no baseline for this host: mark a run good (cetbench mark-good RUN_ID) or pass --baseline; "
              f"this run is {run_id}", EXIT_ENVIRONMENT)
-    settings = CompareSettings(alpha=alpha, correction=cast(Literal["holm", "bh"], correction), floor=floor,
-                               force=force)
-    try:
-        report = _compare(store, base, run_id, None, settings)
-    except (SelectionError, AnalysisInputError) as exc:
-        fail(str(exc))
-    emit(report, fmt, output)
-    if junit:
-        emit(report, "junit", junit)
-    assert report.comparison is not None
-    status = exit_status(report.comparison)
+    status = compare_and_report(store, base, run_id, None, settings_from(alpha, correction, floor, force), fmt,
+                                output, junit)
     if mark and status == EXIT_OK:
         results.mark_good(store, run_id)
     sys.exit(status)

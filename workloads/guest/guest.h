@@ -75,6 +75,7 @@ void *memcpy(void *d, const void *s, unsigned long n);
 void set_detail(const char *a, const char *b);
 void detail_append(const char *s);
 void detail_append_hex(uint64_t v);
+const char *format_hex(uint64_t v, char *buf);
 __attribute__((noreturn)) void guest_fail(uint32_t status, const char *why);
 
 /* ---- instructions ---- */

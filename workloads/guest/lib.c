@@ -31,10 +31,9 @@ void detail_append(const char *s)
 	d[i] = 0;
 }
 
-/* result.detail += v as 0x... without leading zeros. */
-void detail_append_hex(uint64_t v)
+/* v as 0x... without leading zeros, in buf (at least 19 bytes); returns where the text starts. */
+const char *format_hex(uint64_t v, char *buf)
 {
-	char buf[19];
 	int i = 18;
 
 	buf[i] = 0;
@@ -44,7 +43,15 @@ void detail_append_hex(uint64_t v)
 	} while (v);
 	buf[--i] = 'x';
 	buf[--i] = '0';
-	detail_append(buf + i);
+	return buf + i;
+}
+
+/* result.detail += v as 0x... without leading zeros. */
+void detail_append_hex(uint64_t v)
+{
+	char buf[19];
+
+	detail_append(format_hex(v, buf));
 }
 
 /* result.detail = a followed by b (either may be NULL), truncated, NUL-terminated. */

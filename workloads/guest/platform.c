@@ -29,16 +29,8 @@ void log_str(const char *s)
 void log_hex(uint64_t v)
 {
 	char buf[19];
-	int i = 18;
 
-	buf[i] = 0;
-	do {
-		buf[--i] = "0123456789abcdef"[v & 15];
-		v >>= 4;
-	} while (v);
-	buf[--i] = 'x';
-	buf[--i] = '0';
-	log_str(buf + i);
+	log_str(format_hex(v, buf));
 }
 
 static void log_dec(uint64_t v)
