@@ -1,8 +1,12 @@
 """A/B comparison of two kernel builds, per variant, with verdicts (pure, no I/O).
 
+Each side is first reduced to one value per worker process (the median of that process's
+values, see ``frames.process_medians``): the process, not the value, is the unit of
+replication, so every count, median, interval and test below is over processes.
+
 Verdict rules, applied per variant (values are seconds per op, so a higher median is slower):
 
-1. Either side has fewer than ``min_samples`` samples (or none) -> inconclusive, saying so.
+1. Either side has fewer than ``min_samples`` processes (or none) -> inconclusive, saying so.
 2. Mann-Whitney U p-value, adjusted over every tested variant of the comparison (Holm by
    default, Benjamini-Hochberg on request), below ``alpha``:
    - the ratio of medians is beyond the effect-size floor (|log ratio| >= log(1 + floor), the
@@ -27,7 +31,7 @@ import pandas as pd
 
 from analysis import stats
 from analysis.errors import AnalysisInputError
-from analysis.frames import check_same_host, kernel_identity, validate_samples
+from analysis.frames import check_same_host, kernel_identity, process_medians, validate_samples
 
 
 class Verdict(StrEnum):
@@ -111,6 +115,7 @@ def compare(
     if baseline.empty and candidate.empty:
         raise AnalysisInputError("neither baseline nor candidate has any sample")
     hosts_differ = check_same_host(baseline, candidate, cfg.force)
+    baseline, candidate = process_medians(baseline), process_medians(candidate)
 
     base_groups = _values_by_variant(baseline)
     cand_groups = _values_by_variant(candidate)
@@ -187,7 +192,7 @@ def _measure(
     """Everything but the corrected verdict; p_value None means "not tested"."""
     base = stats.median_ci(x) if x.size else None
     cand = stats.median_ci(y) if y.size else None
-    too_few = stats.check_sample_counts(x.size, y.size, cfg.min_samples)
+    too_few = stats.check_sample_counts(x.size, y.size, cfg.min_samples, "processes")
     shift = None
     if x.size and y.size:
         shift = stats.bootstrap_median_shift(x, y, seed=cfg.seed, n_resamples=cfg.n_resamples)

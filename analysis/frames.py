@@ -2,7 +2,7 @@
 
 The input contract: one row per sample with (among others) ``variant``, ``workload``, ``cet``,
 ``unit``, ``value`` (seconds per op), ``cycles`` (per op or NaN), ``emulated``, the kernel identity
-columns and ``host_fingerprint``.
+columns and ``host_fingerprint``; optionally ``process`` (the worker process of the sample).
 """
 
 from __future__ import annotations
@@ -148,3 +148,33 @@ def with_kernel_column(frame: pd.DataFrame) -> pd.DataFrame:
     kernel = pd.Categorical.from_codes(remap[codes], categories=pd.Index(categories))
     return frame.assign(**{KERNEL: kernel})
 
+
+
+def process_medians(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per worker process: the median value (and cycles) of its samples.
+
+    The values of one pyperf worker share its address layout, page placement and moment on a
+    host whose speed drifts, so they vary several times less within a process than between
+    processes (measured: ~0.6 % against ~1.5 % on host.syscall).  Tests that took each value as
+    independent would read that shared component as signal (pseudo-replication); the process
+    is the unit of replication.  Rows without a process (inputs that do not say, such as
+    pytest-benchmark) stay units of their own.  Adds ``n_values``: samples behind each row.
+    """
+    n = len(frame)
+    if n == 0 or "process" not in frame.columns:
+        return frame.assign(n_values=np.ones(n, dtype=np.int64))
+    process = frame["process"].to_numpy(dtype=np.float64, na_value=np.nan)
+    missing = np.isnan(process)
+    process[missing] = -1.0 - np.arange(int(missing.sum()))  # each its own group
+    keys = [frame["run_id"].to_numpy(), frame["variant"].to_numpy(), process]
+    codes = pd.MultiIndex.from_arrays(keys).factorize()[0] if n else np.empty(0, dtype=np.int64)
+    _, first = np.unique(codes, return_index=True)
+    numbers = {"value": frame["value"].to_numpy(dtype=np.float64)}
+    if "cycles" in frame.columns:
+        numbers["cycles"] = frame["cycles"].to_numpy(dtype=np.float64, na_value=np.nan)
+    medians = pd.DataFrame(numbers).groupby(codes, sort=True).median()
+    out = frame.take(first).reset_index(drop=True)
+    for column in numbers:
+        out[column] = medians[column].to_numpy()
+    out["n_values"] = np.bincount(codes)
+    return out

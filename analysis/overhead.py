@@ -3,7 +3,8 @@
 Per host CPU, kernel build and workload, every configuration (``shstk=on``, ``cet=ibt``, ...) is
 compared with the off partner of the same workload (``shstk=off`` on the host, ``cet=none`` in a
 guest): difference and ratio of medians with percentile-bootstrap intervals, for seconds per op
-and, when both sides carry them, cycles per op.  Where perf per-op counts exist for both sides,
+and, when both sides carry them, cycles per op, resampling worker processes (the median of each
+process's values; ``n_on``/``n_off`` count processes).  Where perf per-op counts exist for both sides,
 the time difference is also expressed per extra event (e.g. per kvm:kvm_fpu).
 """
 
@@ -17,7 +18,14 @@ import pandas as pd
 
 from analysis import stats
 from analysis.errors import AnalysisInputError
-from analysis.frames import KERNEL, off_partner, require_columns, validate_samples, with_kernel_column
+from analysis.frames import (
+    KERNEL,
+    off_partner,
+    process_medians,
+    require_columns,
+    validate_samples,
+    with_kernel_column,
+)
 
 PERF_COLUMNS = ("run_id", "variant", "event", "per_op", "state")
 
@@ -102,7 +110,8 @@ def cet_overhead(
         require_columns(perf, "perf counts", PERF_COLUMNS)
     if samples.empty:
         raise AnalysisInputError("no samples to compute an overhead from")
-    frame = with_kernel_column(samples)
+    # Bootstrap over worker processes, not values: values of one process are not independent.
+    frame = with_kernel_column(process_medians(samples))
     counts = _perf_per_op(frame, perf)
     rows: list[OverheadRow] = []
     unpaired: list[Unpaired] = []

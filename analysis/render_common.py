@@ -102,7 +102,7 @@ def compare_summary(result: CompareResult) -> list[str]:
     lines = [
         f"baseline:  {result.baseline_label}",
         f"candidate: {result.candidate_label}",
-        f"test: Mann-Whitney U, {method} over {tested} variant(s), alpha {s.alpha:g}",
+        f"test: Mann-Whitney U on process medians, {method} over {tested} variant(s), alpha {s.alpha:g}",
         f"effect floor {s.floor * 100:.1f}%, noise limit ±{s.max_noise * 100:.1f}%",
         f"CI: percentile bootstrap, {s.n_resamples} resamples, seed {s.seed}",
         "verdicts: " + ", ".join(

@@ -211,15 +211,18 @@ def adjust_pvalues(pvalues: npt.ArrayLike, method: Correction = "holm") -> Float
     raise ValueError(f"unknown correction {method!r} (use 'holm' or 'bh')")
 
 
-def check_sample_counts(n_baseline: int, n_candidate: int, minimum: int) -> str | None:
-    """Why two samples are too small to compare, or None if they are large enough."""
+def check_sample_counts(n_baseline: int, n_candidate: int, minimum: int, what: str = "samples") -> str | None:
+    """Why two samples are too small to compare, or None if they are large enough.
+
+    ``what`` names the units counted (samples, processes).
+    """
     if n_baseline == 0:
         return "no baseline samples"
     if n_candidate == 0:
         return "no candidate samples"
     if n_baseline < minimum or n_candidate < minimum:
         return (
-            f"too few samples: baseline {n_baseline}, candidate {n_candidate} (need >= {minimum})"
+            f"too few {what}: baseline {n_baseline}, candidate {n_candidate} (need >= {minimum})"
         )
     return None
 

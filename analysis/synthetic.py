@@ -105,10 +105,13 @@ def frame_from_values(
     unit: str = "second",
     emulated: bool | Sequence[str] = False,
     run_id: str | None = None,
+    values_per_process: int | None = None,
 ) -> pd.DataFrame:
     """A contract-shaped frame holding exactly the given samples per variant name.
 
-    ``emulated`` is a flag for every variant or the names of the emulated ones.
+    ``emulated`` is a flag for every variant or the names of the emulated ones.  With
+    ``values_per_process`` k, consecutive runs of k samples share a worker process (the
+    ``process`` column); without it the column is missing, as in inputs that do not say.
     """
     rows = []
     for name, xs in values.items():
@@ -123,6 +126,8 @@ def frame_from_values(
             })
     frame = pd.DataFrame(rows, columns=["run_id", "variant", "workload", "cet", "cet_on", "value",
                                         "cycles", "emulated", "sample"])
+    if values_per_process is not None:
+        frame["process"] = (frame["sample"] // values_per_process).astype("Int64")
     return frame.assign(
         started_utc=pd.Timestamp("2026-01-01", tz="UTC"),
         host="lab1",

@@ -26,7 +26,7 @@ from results.paths import default_runs_dir
 from workloads.build import BuildError, BuiltProgram, build
 from workloads.table import Variant, by_name, select
 
-QUICK_PYPERF = ("--processes", "3", "--values", "3", "--warmups", "1", "--min-time", "0.02")
+QUICK_PYPERF = ("--processes", "6", "--values", "2", "--warmups", "1", "--min-time", "0.02")
 DEFAULT_PYPERF = ("--processes", "20", "--values", "3", "--warmups", "1", "--min-time", "0.1")
 GUEST_IMAGE = "cetbench-guest"
 

@@ -133,6 +133,7 @@ def _read_variant(files: _BundleFiles, name: str, entry: Fields) -> VariantRecor
         raise entry.fail(f"unit {variant.unit!r} but {pyperf_rel} says {bench.unit!r}")
     variant.unit = variant.unit or bench.unit
     variant.values = bench.values
+    variant.processes = list(bench.processes)
     raw_rel = entry.text("raw")
     if raw_rel:
         records = _read_jsonl(files, raw_rel, where)

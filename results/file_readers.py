@@ -64,7 +64,7 @@ def read_pyperf_file(path: str, data: bytes, doc: Any) -> RunRecord:
         variants.append(
             VariantRecord(
                 name=bench.name, status="measured", workload=workload, cet=cet, cet_on=cet_on,
-                unit=bench.unit, values=bench.values,
+                unit=bench.unit, values=bench.values, processes=list(bench.processes),
             )
         )
     host = md.get("hostname") if isinstance(md.get("hostname"), str) else None

@@ -196,7 +196,13 @@ def _insert_run(conn: Connection, record: RunRecord) -> None:
         ],
     ).scalars().all()
     samples = [
-        {"variant_pk": pk, "idx": i, "value": value, "cycles": v.cycles[i] if i < len(v.cycles) else None}
+        {
+            "variant_pk": pk,
+            "idx": i,
+            "value": value,
+            "cycles": v.cycles[i] if i < len(v.cycles) else None,
+            "process": v.processes[i] if i < len(v.processes) else None,
+        }
         for pk, v in zip(variant_pks, record.variants, strict=True)
         for i, value in enumerate(v.values)
     ]

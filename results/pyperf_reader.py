@@ -25,6 +25,9 @@ class PyperfBenchmark:
     values: list[float]
     metadata: dict[str, Any]  # the suite's and the benchmark's common metadata, merged
     dates: list[str] = field(default_factory=list)  # the runs' "date" metadata (local time)
+    #: Per value, the index of the pyperf run (one worker process) it came from: values of one
+    #: process share its address layout and moment, so they are not independent of each other.
+    processes: list[int] = field(default_factory=list)
 
 
 def load_json(path: str, label: str, data: bytes) -> Any:
@@ -73,16 +76,21 @@ def parse_pyperf(path: str, label: str, doc: Any) -> tuple[dict[str, Any], list[
         if not isinstance(name, str) or not name:
             raise InputError(path, f"{label}: benchmark {i} has no name")
         values: list[float] = []
+        processes: list[int] = []
         dates: list[str] = []
         for j, run in enumerate(bench["runs"]):
             if not isinstance(run, dict):
                 raise InputError(path, f"{label}: benchmark {name!r}: run {j} is not an object")
-            values.extend(check_values(path, f"{label}: benchmark {name!r}", run.get("values", [])))
+            run_values = check_values(path, f"{label}: benchmark {name!r}", run.get("values", []))
+            values.extend(run_values)
+            processes.extend([j] * len(run_values))
             date = (run.get("metadata") or {}).get("date", metadata.get("date"))
             if isinstance(date, str):
                 dates.append(date)
         unit = metadata.get("unit", "second")
-        out.append(PyperfBenchmark(name, unit if isinstance(unit, str) else "second", values, metadata, dates))
+        out.append(
+            PyperfBenchmark(name, unit if isinstance(unit, str) else "second", values, metadata, dates, processes)
+        )
     names = [b.name for b in out]
     if len(set(names)) != len(names):
         raise InputError(path, f"{label}: benchmark names repeat")

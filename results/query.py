@@ -23,7 +23,7 @@ from .store import Store
 COLUMNS = [
     "run_id", "started_utc", "host", "host_fingerprint", "cpu_model_name", "kernel_release",
     "kernel_version", "kernel_build_id", "kernel_label", "suite_version", "variant", "workload",
-    "cet", "cet_on", "unit", "value", "cycles", "emulated", "sample",
+    "cet", "cet_on", "unit", "value", "cycles", "emulated", "sample", "process",
 ]
 COUNTER_COLUMNS = ["run_id", "variant", "event", "per_op", "state", "count", "unit"]
 
@@ -129,22 +129,22 @@ def load(
         ).all()
         if not meta_rows:
             return _empty()
-        # The bulk of the data: four numbers per sample; the rest is repeated from `meta`. They
+        # The bulk of the data: five numbers per sample; the rest is repeated from `meta`. They
         # are read from the driver's cursor: SQLAlchemy's Row objects would double the time, and
         # these columns need no result processing.
         result = conn.execute(
-            sa.select(_S.c.variant_pk, _S.c.idx, _S.c.value, _S.c.cycles)
+            sa.select(_S.c.variant_pk, _S.c.idx, _S.c.value, _S.c.cycles, _S.c.process)
             .select_from(joined)
             .where(*where)
         )
-        numbers = np.array(result.cursor.fetchall(), dtype=np.float64).reshape(-1, 4)  # NULL -> NaN
+        numbers = np.array(result.cursor.fetchall(), dtype=np.float64).reshape(-1, 5)  # NULL -> NaN
         result.close()
     meta = pd.DataFrame(meta_rows, columns=["pk", *[c.name for c in _META]]).set_index("pk")
     return _assemble(_typed(meta), numbers)
 
 
 def _assemble(meta: pd.DataFrame, numbers: np.ndarray) -> pd.DataFrame:
-    """Sample rows from (variant pk, index, value, cycles) numbers and per-variant columns."""
+    """Sample rows from (variant pk, index, value, cycles, process) numbers and per-variant columns."""
     pk, idx = numbers[:, 0].astype(np.int64), numbers[:, 1].astype(np.int64)
     # Order: run start, run id, variant name (per variant), then sample index.
     meta = meta.sort_values(["started_utc", "run_id", "variant"], kind="stable")
@@ -160,6 +160,7 @@ def _assemble(meta: pd.DataFrame, numbers: np.ndarray) -> pd.DataFrame:
     out["value"] = numbers[order, 2]
     out["cycles"] = np.where(np.isnan(cycles), median, cycles)
     out["sample"] = idx[order]
+    out["process"] = pd.array(numbers[order, 4], dtype="Float64").astype("Int64")  # NaN -> <NA>
     return pd.DataFrame(out, columns=COLUMNS, copy=False)
 
 
@@ -174,6 +175,7 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
         df["value"] = df["value"].astype("float64")
         df["cycles"] = df["cycles"].astype("float64")
         df["sample"] = df["sample"].astype("int64")
+        df["process"] = df["process"].astype("Int64")
     return df
 
 

@@ -41,6 +41,9 @@ class VariantRecord:
     emulated: bool = False
     values: list[float] = field(default_factory=list)
     cycles: list[float | None] = field(default_factory=list)  # per sample, where known
+    #: Per sample, the worker process (pyperf run) it came from, where the input says; samples
+    #: of one process are replicates of each other, not independent measurements.
+    processes: list[int | None] = field(default_factory=list)
     cycles_per_op_median: float | None = None
     perf_reason: str | None = None
     counters: list[CounterRecord] = field(default_factory=list)

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
@@ -118,6 +118,9 @@ samples = sa.Table(
     sa.Column("idx", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("value", sa.Float, nullable=False),
     sa.Column("cycles", sa.Float),  # per-sample cycles per op, when an input ties them to values
+    # The worker process (pyperf run index) the sample came from; NULL when the input does not
+    # say (pytest-benchmark), and then each sample counts as its own process. Added by migration 2.
+    sa.Column("process", sa.Integer),
 )
 
 counters = sa.Table(
@@ -141,11 +144,39 @@ counters = sa.Table(
 )
 
 
+def _tables_of_schema_1() -> list[sa.Table]:
+    """The tables as migration 1 created them: today's, with `samples` frozen without `process`."""
+    frozen = sa.MetaData()
+    for table in (runs, variants, counters):
+        table.to_metadata(frozen)
+    sa.Table(
+        "samples",
+        frozen,
+        sa.Column(
+            "variant_pk",
+            sa.Integer,
+            sa.ForeignKey("variants.id", ondelete="CASCADE"),
+            primary_key=True,
+            autoincrement=False,
+        ),
+        sa.Column("idx", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("value", sa.Float, nullable=False),
+        sa.Column("cycles", sa.Float),
+    )
+    return [frozen.tables[name] for name in ("runs", "variants", "samples", "counters")]
+
+
 def _migration_1(conn: Connection) -> None:
     """The first schema: runs, variants, samples, counters."""
-    metadata.create_all(conn, tables=[runs, variants, samples, counters])
+    tables = _tables_of_schema_1()
+    tables[0].metadata.create_all(conn, tables=tables)
+
+
+def _migration_2(conn: Connection) -> None:
+    """samples.process: which worker process each sample came from (NULL for older runs)."""
+    conn.execute(sa.text("ALTER TABLE samples ADD COLUMN process INTEGER"))
 
 
 # Ordered: MIGRATIONS[i] brings a store from version i to version i + 1.
-MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1]
+MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2]
 assert len(MIGRATIONS) == SCHEMA_VERSION

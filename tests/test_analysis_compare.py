@@ -68,7 +68,47 @@ def test_too_few_samples_is_inconclusive_with_counts() -> None:
     cand = frame_from_values({"host.syscall[shstk=on]": lognormal(2, 5)})
     (v,) = compare(base, cand, FAST).variants
     assert v.verdict is Verdict.INCONCLUSIVE
-    assert v.reason == "too few samples: baseline 2, candidate 5 (need >= 6)"
+    assert v.reason == "too few processes: baseline 2, candidate 5 (need >= 6)"
+
+
+def test_values_of_one_process_count_once() -> None:
+    # 40 values, but from 4 worker processes of 10 values each: 4 units, too few to test.
+    base = frame_from_values({"host.syscall[shstk=on]": lognormal(1, 40)}, values_per_process=10)
+    cand = frame_from_values({"host.syscall[shstk=on]": lognormal(2, 40, median=1.2e-6)}, build="6.19",
+                             values_per_process=10)
+    (v,) = compare(base, cand, FAST).variants
+    assert v.verdict is Verdict.INCONCLUSIVE and (v.n_baseline, v.n_candidate) == (4, 4)
+    assert v.reason == "too few processes: baseline 4, candidate 4 (need >= 6)"
+    # the same values without process information are 40 independent samples: a regression
+    flat = compare(base.drop(columns="process"), cand.drop(columns="process"), FAST).variants[0]
+    assert flat.verdict is Verdict.REGRESSION and flat.n_baseline == 40
+
+
+def _drifting_processes(rng: np.random.Generator, processes: int, values: int) -> np.ndarray:
+    """Values of a host whose speed differs per worker process (2 %) more than within one (0.2 %)."""
+    offsets = np.repeat(rng.normal(0.0, 0.02, processes), values)
+    return 1e-7 * np.exp(offsets + rng.normal(0.0, 0.002, processes * values))
+
+
+def test_identical_builds_do_not_alarm_when_processes_differ_more_than_values() -> None:
+    # Pseudo-replication: taking each of the 200 values as independent, a U test sees the
+    # per-process offsets as signal and alarms in most A/A trials; per process it stays near alpha.
+    rng = np.random.default_rng(7)
+    no_floor = CompareSettings(n_resamples=50, floor=0.0)
+    alarms_by_process = alarms_by_value = 0
+    trials = 100
+    for _ in range(trials):
+        base = frame_from_values({"host.syscall[shstk=off]": _drifting_processes(rng, 20, 10)},
+                                 values_per_process=10)
+        cand = frame_from_values({"host.syscall[shstk=off]": _drifting_processes(rng, 20, 10)}, build="6.19",
+                                 values_per_process=10)
+        by_process = compare(base, cand, no_floor).variants[0]
+        by_value = compare(base.drop(columns="process"), cand.drop(columns="process"), no_floor).variants[0]
+        alarms_by_process += by_process.verdict in (Verdict.REGRESSION, Verdict.IMPROVEMENT)
+        alarms_by_value += by_value.verdict in (Verdict.REGRESSION, Verdict.IMPROVEMENT)
+        assert by_process.n_baseline == 20 and by_value.n_baseline == 200
+    assert alarms_by_process <= 0.10 * trials  # alpha 0.05, with room for chance
+    assert alarms_by_value >= 0.40 * trials
 
 
 def test_missing_baseline_variant_is_inconclusive_and_others_go_on() -> None:
@@ -213,3 +253,18 @@ def test_false_alarm_rate_under_identical_distributions_stays_below_alpha() -> N
         comparisons_with_alarm += found > 0
     assert comparisons_with_alarm / 200 <= 0.08  # alpha 0.05 plus two binomial standard errors
     assert alarms / 2000 <= 0.01
+
+
+def test_process_medians_reduce_each_worker_to_one_row_and_keep_unknown_ones_apart() -> None:
+    from analysis.frames import process_medians
+
+    frame = frame_from_values({"host.syscall[shstk=on]": [1.0, 2.0, 9.0, 10.0, 30.0, 5.0, 6.0]})
+    frame["process"] = pd.array([0, 0, 0, 1, 1, None, None], dtype="Int64")
+    frame["cycles"] = [3.0, 6.0, 27.0, np.nan, 90.0, 15.0, 18.0]
+    out = process_medians(frame)
+    assert out["value"].tolist() == [2.0, 20.0, 5.0, 6.0]
+    assert out["cycles"].tolist() == [6.0, 90.0, 15.0, 18.0]  # NaN cycles are skipped, not spread
+    assert out["n_values"].tolist() == [3, 2, 1, 1]
+    # the same process number in another run is another worker
+    other = frame.assign(run_id="run-b")
+    assert len(process_medians(pd.concat([frame, other], ignore_index=True))) == 8

@@ -69,7 +69,7 @@ def test_text_fits_80_columns_and_has_every_section(report: Report) -> None:
     for name in (REGRESSED, EMULATED, SHORT):
         assert name in text
     assert "REGRESSION" in text
-    assert "too few samples: baseline 3, candidate 30 (need >= 6)" in text
+    assert "too few processes: baseline 3, candidate 30 (need >= 6)" in text
     assert "CET overhead" in text and "per kvm:kvm_fpu" in text
     assert "change: +" in text and "slower" in text  # the trend's change point
     # the emulated variant's name line carries the label
@@ -94,7 +94,7 @@ def test_junit_has_a_failure_with_figures_for_the_regression(report: Report) -> 
     assert "+10." in message and "p:" in message and "[" in message  # change, p-value, CI
     assert cases[EMULATED].find("failure") is None
     skipped = cases[SHORT].find("skipped")
-    assert skipped is not None and "too few samples" in skipped.get("message", "")
+    assert skipped is not None and "too few processes" in skipped.get("message", "")
     assert suite.get("failures") == "1" and suite.get("skipped") == "1" and suite.get("tests") == "3"
     out = cases[EMULATED].find("system-out")
     assert out is not None and EMULATED_LABEL in (out.text or "")

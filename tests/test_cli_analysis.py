@@ -23,9 +23,9 @@ pytestmark = pytest.mark.slow
 
 HOST = "host.syscall[shstk=off]"
 GUEST = "guest.vmexit.cpuid[cet=none]"
-# 3 processes x 3 values = 9 samples per run: above the comparison's minimum of 6 per side
-PYPERF = ("--processes", "3", "--values", "3", "--warmups", "1", "--loops", "20000")
-GUEST_PYPERF = ("--processes", "3", "--values", "3", "--warmups", "1", "--loops", "200")
+# 6 worker processes per run: the comparison's minimum per side (its unit is the process)
+PYPERF = ("--processes", "6", "--values", "2", "--warmups", "1", "--loops", "20000")
+GUEST_PYPERF = ("--processes", "6", "--values", "2", "--warmups", "1", "--loops", "200")
 #: Added per op by the injected candidate: several times the cost of a getppid syscall (a few
 #: hundred cycles), so the regression is far beyond any noise of this machine.
 INJECT = 2000
@@ -138,13 +138,13 @@ def test_ci_without_a_baseline_is_inconclusive_then_mark_good_makes_one(tmp_path
 
 def test_compare_of_two_normal_runs_is_well_formed_and_its_exit_code_follows_the_verdicts(world: World) -> None:
     # Two runs of one build on a shared machine can differ by more than the 1 % floor (each run is
-    # its own three processes), so the verdict is not asserted; the exit code must follow it.
+    # its own six processes), so the verdict is not asserted; the exit code must follow it.
     proc = cetbench(world.home, "compare", "--baseline", "A", "--candidate", "A2", "--format", "json")
     assert proc.returncode in (0, 1, 3), proc.stderr
     report = parse_json(proc.stdout)
     assert report.comparison is not None
     (row,) = report.comparison.variants
-    assert row.variant == HOST and row.n_baseline == 9 and row.n_candidate == 9
+    assert row.variant == HOST and row.n_baseline == 6 and row.n_candidate == 6  # processes, not values
     assert row.shift is not None and row.p_value is not None
     expected = {"regression": 1, "inconclusive": 3}.get(row.verdict, 0)
     assert proc.returncode == expected, row

@@ -46,6 +46,8 @@ def test_round_trip_bundle_to_dataframe(store: Store, tmp_path: Path) -> None:  
         rows = df[df["variant"] == spec.name].sort_values("sample")
         assert rows["value"].tolist() == spec.values  # exact: floats survive JSON and the store
         assert rows["sample"].tolist() == list(range(len(spec.values)))
+        # the pyperf worker each value came from (store_support writes 4 values per worker)
+        assert rows["process"].tolist() == [i // 4 for i in range(len(spec.values))]
         assert rows["cycles"].tolist() == spec.sample_cycles  # per sample, calibration records left out
         assert set(rows["workload"]) == {spec.workload} and set(rows["cet"]) == {spec.cet}
         assert set(rows["cet_on"]) == {not spec.cet.endswith("=off")}
@@ -170,8 +172,38 @@ def test_reopen_keeps_data_and_schema(store_url: str, tmp_path: Path) -> None:  
         ingest_paths(first, [make_bundle(tmp_path / "b", "run-k", standard_variants(seed=5))])
     with open_store(store_url) as second, second.read() as conn:
         versions = conn.execute(sa.select(schema.schema_version.c.version)).scalars().all()
-        assert versions == [schema.SCHEMA_VERSION]
+        assert versions == list(range(1, schema.SCHEMA_VERSION + 1))  # each migration once, in order
         assert len(load(second)) == 36
+
+
+def test_store_of_schema_1_is_migrated_and_its_samples_keep_no_process(
+    store_url: str, tmp_path: Path  # noqa: F811
+) -> None:
+    # A store as schema 1 left it, with a run in it: the first migration only, rows by hand.
+    engine = sa.create_engine(store_url)
+    with engine.begin() as conn:
+        schema.schema_version.create(conn)
+        schema.MIGRATIONS[0](conn)
+        conn.execute(schema.schema_version.insert().values(version=1, applied_utc=START))
+        assert "process" not in {c["name"] for c in sa.inspect(conn).get_columns("samples")}
+        run_pk = conn.execute(sa.text(
+            "INSERT INTO runs (run_id, content_hash, source_kind, started_utc, manifest_json, ingested_utc, "
+            "marked_good) VALUES ('old-run', 'h', 'bundle', :t, '{}', :t, false) RETURNING id"), {"t": START}).scalar()
+        variant_pk = conn.execute(sa.text(
+            "INSERT INTO variants (run_pk, name, workload, cet, status, unit, emulated, n_samples) VALUES "
+            "(:r, 'host.syscall[shstk=off]', 'host.syscall', 'shstk=off', 'measured', 'second', false, 2) "
+            "RETURNING id"), {"r": run_pk}).scalar()
+        conn.execute(sa.text("INSERT INTO samples (variant_pk, idx, value) VALUES (:v, 0, 1e-7), (:v, 1, 2e-7)"),
+                     {"v": variant_pk})
+    engine.dispose()
+
+    with open_store(store_url) as opened:
+        df = load(opened)
+        ingest_paths(opened, [make_bundle(tmp_path / "b", "new-run", standard_variants(seed=5))])
+        new = load(opened, run_ids=["new-run"])
+    assert df["value"].tolist() == [1e-7, 2e-7]
+    assert df["process"].isna().all()  # unknown, not invented
+    assert new["process"].notna().all()
 
 
 def test_foreign_database_is_not_taken_over(tmp_path: Path) -> None:
