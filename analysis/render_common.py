@@ -102,7 +102,7 @@ def compare_summary(result: CompareResult) -> list[str]:
     lines = [
         f"baseline:  {result.baseline_label}",
         f"candidate: {result.candidate_label}",
-        f"test: Mann-Whitney U on process medians, {method} over {tested} variant(s), alpha {s.alpha:g}",
+        f"test: {_tests_used(result)}, {method} over {tested} variant(s), alpha {s.alpha:g}",
         f"effect floor {s.floor * 100:.1f}%, noise limit ±{s.max_noise * 100:.1f}%",
         f"CI: percentile bootstrap, {s.n_resamples} resamples, seed {s.seed}",
         "verdicts: " + ", ".join(
@@ -111,7 +111,17 @@ def compare_summary(result: CompareResult) -> list[str]:
     ]
     if result.hosts_differ:
         lines.append("WARNING: baseline and candidate come from different CPUs (forced)")
+    if min(result.runs_baseline, result.runs_candidate) == 1:
+        lines.append("note: one run a side, so drift between runs is not in the test")
     return lines
+
+
+def _tests_used(result: CompareResult) -> str:
+    on_runs = sum(1 for v in result.variants if v.tested_on == "runs")
+    on_processes = sum(1 for v in result.variants if v.tested_on == "processes")
+    if on_runs and on_processes:
+        return f"t on run medians ({on_runs}), U on process medians ({on_processes})"
+    return "Student t on log run medians" if on_runs else "Mann-Whitney U on process medians"
 
 
 def _verdict_counts(result: CompareResult) -> list[tuple[str, int]]:

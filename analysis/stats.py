@@ -171,6 +171,26 @@ def mann_whitney_p(baseline: npt.ArrayLike, candidate: npt.ArrayLike) -> float:
     return 1.0 if np.isnan(p) else p
 
 
+def run_medians_t_p(baseline_runs: npt.ArrayLike, candidate_runs: npt.ArrayLike) -> float:
+    """Two-sided p-value of Student's t on the logs of per-run medians (each side >= 2 runs).
+
+    For several runs a side the run is the experimental unit: a host's speed drifts between runs
+    by more than its processes differ within one, so only the spread of run medians measures how
+    much two builds' runs differ by chance (the nested-design test, with processes as
+    subsamples).  Parametric by necessity: with 2 to 5 runs a side no rank test can reach
+    p < 0.05 (3 against 3: 0.1 at best).  Logs make it scale-free and swap-antisymmetric; the
+    variance is pooled since both sides ran on one host.  Zero spread on both sides: 1.0 when
+    the runs agree, 0.0 when they differ.
+    """
+    x, y = np.log(as_array(baseline_runs)), np.log(as_array(candidate_runs))
+    if x.size < 2 or y.size < 2:
+        raise ValueError("a run-level test needs at least 2 runs a side")
+    if np.ptp(x) == 0 and np.ptp(y) == 0:  # no spread at all: scipy would warn and give NaN
+        return 1.0 if x[0] == y[0] else 0.0
+    p = float(sps.ttest_ind(x, y, equal_var=True).pvalue)
+    return 1.0 if np.isnan(p) else p
+
+
 def step_p_value(left: npt.ArrayLike, right: npt.ArrayLike, sigma: float, dof: int) -> float:
     """Two-sided p-value of a step between the means of two segments of a noisy series.
 

@@ -29,7 +29,7 @@ import ruptures as rpt
 
 from analysis import stats
 from analysis.errors import AnalysisInputError, TooFewBuildsError
-from analysis.frames import KERNEL, check_single_host, validate_samples, with_kernel_column
+from analysis.frames import KERNEL, check_single_host, process_medians, validate_samples, with_kernel_column
 
 #: PELT needs two differences to estimate build-to-build noise, so three builds at least.
 MIN_BUILDS = 3
@@ -142,7 +142,7 @@ def trend(
     order: str | Sequence[str] = "version",
     *,
     alpha: float = 0.05,
-    floor: float = 0.01,
+    floor: float = 0.02,  # the same default as CompareSettings.floor
     penalty_scale: float = 1.0,
     force: bool = False,
 ) -> TrendResult:
@@ -153,7 +153,7 @@ def trend(
     """
     validate_samples({"samples": samples})
     check_single_host(samples, "the trend selection", force)
-    frame = with_kernel_column(samples)
+    frame = with_kernel_column(process_medians(samples))  # the unit is the worker process, as in compare
     builds = order_builds(frame, order)
     if len(builds) < MIN_BUILDS:
         raise TooFewBuildsError(
@@ -175,7 +175,7 @@ def trend(
         for v, g in sorted(groups.items())
     ]
     method = (
-        "ruptures PELT on log build medians; Mann-Whitney U (samples) and t test (build medians) "
+        "ruptures PELT on log build medians; Mann-Whitney U (process medians) and t test (build medians) "
         f"between segments, Holm, alpha {alpha:g}, floor {floor * 100:.1f}%"
     )
     label = order if isinstance(order, str) else "labels"

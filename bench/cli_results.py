@@ -180,8 +180,8 @@ def compare_and_report(store: Any, baseline: str, candidate: str, host: str | No
 
 
 compare_options = [
-    click.option("--floor", type=click.FloatRange(min=0), default=0.01, show_default=True,
-                 help="Smallest relative change called a regression or improvement."),
+    click.option("--floor", type=click.FloatRange(min=0), default=CompareSettings.floor, show_default=True,
+                 help="Smallest relative change called a regression or improvement (0.02 = 2 %)."),
     click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
                  show_default=True),
     click.option("--correction", type=click.Choice(["holm", "bh"]), default="holm", show_default=True,

@@ -268,3 +268,56 @@ def test_process_medians_reduce_each_worker_to_one_row_and_keep_unknown_ones_apa
     # the same process number in another run is another worker
     other = frame.assign(run_id="run-b")
     assert len(process_medians(pd.concat([frame, other], ignore_index=True))) == 8
+
+
+def _runs_frame(rng: np.random.Generator, runs: int, build: str, median: float = 1e-7,
+                run_noise: float = 0.02, prefix: str = "r") -> pd.DataFrame:
+    """``runs`` runs of 10 processes x 3 values; each run has its own speed (``run_noise``)."""
+    frames = []
+    for r in range(runs):
+        values = median * np.exp(rng.normal(0.0, run_noise) + _drifting_processes(rng, 10, 3) / 1e-7 - 1)
+        frames.append(frame_from_values({"host.syscall[shstk=off]": values}, build=build,
+                                        run_id=f"{prefix}{build}-{r}", values_per_process=3))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_with_several_runs_a_side_the_run_is_the_unit_and_drift_between_runs_does_not_alarm() -> None:
+    rng = np.random.default_rng(11)
+    no_floor = CompareSettings(n_resamples=50, floor=0.0)
+    trials, alarms, alarms_pooled = 60, 0, 0
+    for _ in range(trials):
+        base, cand = _runs_frame(rng, 3, "a"), _runs_frame(rng, 3, "b")
+        (v,) = compare(base, cand, no_floor).variants
+        assert v.tested_on == "runs" and (v.runs_baseline, v.runs_candidate) == (3, 3)
+        assert v.n_baseline == 30  # processes, for the medians and intervals
+        alarms += v.verdict in (Verdict.REGRESSION, Verdict.IMPROVEMENT)
+        # the same processes as if each side were one run: U on 30 processes ignores the drift
+        pooled = compare(base.assign(run_id="a", process=base["process"] + 10 * (base.index // 30)),
+                         cand.assign(run_id="b", process=cand["process"] + 10 * (cand.index // 30)), no_floor)
+        assert pooled.variants[0].tested_on == "processes" and pooled.variants[0].n_baseline == 30
+        alarms_pooled += pooled.variants[0].verdict in (Verdict.REGRESSION, Verdict.IMPROVEMENT)
+    assert alarms <= 0.12 * trials  # alpha 0.05, with room for chance
+    assert alarms_pooled >= 0.30 * trials
+    # a real 10 % slowdown stands out of 1 % run-to-run drift
+    (v,) = compare(_runs_frame(rng, 3, "a", run_noise=0.01),
+                   _runs_frame(rng, 3, "b", median=1.1e-7, run_noise=0.01), FAST).variants
+    assert v.verdict is Verdict.REGRESSION and v.tested_on == "runs"
+
+
+def test_one_run_a_side_is_tested_on_processes() -> None:
+    rng = np.random.default_rng(12)
+    (v,) = compare(_runs_frame(rng, 1, "a"), _runs_frame(rng, 3, "b"), FAST).variants
+    assert v.tested_on == "processes" and (v.runs_baseline, v.runs_candidate) == (1, 3)
+
+
+def test_a_change_beyond_the_floor_without_significance_is_inconclusive_not_no_change() -> None:
+    # two runs a side that disagree with each other: +3.5 % on average, but the run-level test
+    # (2 degrees of freedom) cannot tell it from drift
+    rng = np.random.default_rng(3)
+    base = _runs_frame(rng, 2, "a", run_noise=0.0)
+    cand = _runs_frame(rng, 2, "b", run_noise=0.0)
+    cand.loc[cand["run_id"] == "rb-1", "value"] *= 1.07
+    (v,) = compare(base, cand, FAST).variants
+    assert v.tested_on == "runs" and v.p_adjusted is not None and v.p_adjusted >= 0.05
+    assert v.verdict is Verdict.INCONCLUSIVE
+    assert v.reason is not None and "beyond the 2.0 % floor but not significant" in v.reason

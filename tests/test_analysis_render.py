@@ -152,3 +152,18 @@ def test_plots_are_valid_png_and_svg(report: Report, tmp_path: Path) -> None:
     assert report.trend is not None
     one = plot_trend(report.trend, tmp_path / "one.svg", variants=[REGRESSED])
     assert "stroke-dasharray" in one.read_text()  # the change point's dashed line
+
+
+def test_a_single_run_on_a_side_is_said_and_several_runs_are_not() -> None:
+    note = "one run a side, so drift between runs is not in the test"
+    single = build_comparison()
+    assert (single.runs_baseline, single.runs_candidate) == (1, 1)
+    assert note in render_text(Report(title="t", comparison=single))
+    values = {REGRESSED: lognormal(1, 30, 1e-7)}
+    base = frame_from_values(values, run_id="r1")
+    base = base.assign(run_id=np.where(np.arange(len(base)) % 2, "r1", "r2"))
+    several = compare(base, frame_from_values(values, build="6.19", run_id="r3").assign(
+        run_id=lambda f: np.where(np.arange(len(f)) % 2, "r3", "r4")), CompareSettings(n_resamples=100))
+    assert (several.runs_baseline, several.runs_candidate) == (2, 2)
+    assert note not in render_text(Report(title="t", comparison=several))
+    assert parse_json(render_json(Report(title="t", comparison=several))).comparison == several

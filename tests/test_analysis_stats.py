@@ -140,3 +140,15 @@ def test_noise_check() -> None:
     assert stats.check_noise(tight, tight, 0.05) is None
     reason = stats.check_noise(tight, wide, 0.05)
     assert reason is not None and reason.startswith("too noisy") and "candidate" in reason
+
+
+def test_run_level_t_is_scale_free_swap_symmetric_and_needs_two_runs_a_side() -> None:
+    base, cand = [1.00, 1.02, 0.99], [1.05, 1.07, 1.06]
+    p = stats.run_medians_t_p(base, cand)
+    assert 0 < p < 0.05
+    assert stats.run_medians_t_p([b * 1e-9 for b in base], [c * 1e-9 for c in cand]) == pytest.approx(p)
+    assert stats.run_medians_t_p(cand, base) == pytest.approx(p)
+    assert stats.run_medians_t_p([2.0, 2.0], [2.0, 2.0]) == 1.0  # no spread, no difference: no evidence
+    assert stats.run_medians_t_p([2.0, 2.0], [3.0, 3.0]) == 0.0
+    with pytest.raises(ValueError, match="2 runs"):
+        stats.run_medians_t_p([1.0], [1.0, 1.1])
