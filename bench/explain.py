@@ -13,7 +13,7 @@ from typing import Any
 
 from bench import arch
 from bench.verdicts import judge
-from workloads.build import build
+from workloads.build import build, elf_symbols
 from workloads.table import Variant
 
 
@@ -47,6 +47,12 @@ def explain_guest(variant: Variant, vendor: str | None) -> dict[str, Any]:
     if proc.returncode != 0:
         raise RuntimeError(f"cetbench-vmm --explain failed: {proc.stderr.strip() or proc.stdout.strip()}")
     doc: dict[str, Any] = json.loads(proc.stdout)
+    # The VMM knows the layout but not where the linker put syscall_entry; the guest ELF does.
+    lstar = doc.get("msrs", {}).get("IA32_LSTAR")
+    entry = elf_symbols(guest.elf).get("syscall_entry")
+    if isinstance(lstar, dict) and entry is not None:
+        lstar.update(value=f"0x{entry:x}", written=True,
+                     note="the address of syscall_entry in the guest image, which starts with ENDBR64")
     return {"variant": variant.name, **doc}
 
 

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from bench import arch
+from workloads.build import elf_symbols
 from workloads.guest.bochs import image, programs, run
 from workloads.guest.bochs.cdefs import GUEST_DIR, abi, c_constants
 from workloads.guest.bochs.probe import probe_ids, run_probe
@@ -389,7 +390,7 @@ def test_guest_cp_fault_tests(guest, guest_runs, workload, cet_name):
         expect,
     ), _why(r)
     site = "cp_ret_insn" if workload == "GW_TEST_CP_RET" else "cp_endbr_target"
-    assert res["fault_rip"] == programs.elf_symbols(guest.elf)[site]
+    assert res["fault_rip"] == elf_symbols(guest.elf)[site]
     assert res["cet_active"] == CET_CONFIGS[cet_name]
 
 

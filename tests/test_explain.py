@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from bench import arch
+from workloads.build import build
 
 
 def explain(*args: str) -> subprocess.CompletedProcess[str]:
@@ -26,6 +27,13 @@ def test_guest_variant_with_ibt_and_shstk() -> None:
     assert doc["on_this_host"]["runnable"] in (True, False)
     if not doc["on_this_host"]["runnable"]:
         assert doc["on_this_host"]["reason"]
+    # LSTAR: the guest's syscall entry, read from the image, and under IBT it must be an ENDBR64
+    lstar = msrs["IA32_LSTAR"]
+    assert lstar["written"] and int(lstar["index"], 16) == 0xC0000082
+    address = int(lstar["value"], 16)
+    listing = subprocess.run(["objdump", "-d", f"--start-address={address:#x}", f"--stop-address={address + 4:#x}",
+                              str(build("cetbench-guest").elf)], capture_output=True, text=True, check=True).stdout
+    assert "<syscall_entry>:" in listing and "endbr64" in listing
 
 
 def test_guest_variant_without_cet_sets_nothing() -> None:

@@ -116,3 +116,9 @@ def build(name: str) -> BuiltProgram:
                 if not (final / out_name).exists():  # not a lost race: a real failure
                     raise
     return BuiltProgram(name, final / out_name, final / elf_name, _sha256(final / out_name))
+
+
+def elf_symbols(elf: Path) -> dict[str, int]:
+    """Symbol name -> address of a built ELF, from binutils' nm (installed with the compiler)."""
+    proc = subprocess.run(["nm", str(elf)], capture_output=True, text=True, check=True)
+    return {parts[2]: int(parts[0], 16) for parts in (ln.split() for ln in proc.stdout.splitlines()) if len(parts) == 3}

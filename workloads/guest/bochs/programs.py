@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from workloads.build import build, cache_root
+from workloads.build import build, cache_root, elf_symbols
 from workloads.guest.bochs.cdefs import GUEST_DIR, abi
 
 BOCHS_DIR = Path(__file__).resolve().parent
@@ -81,12 +81,6 @@ def _build(
             if not flat.exists():  # not a lost race with another builder: a real failure
                 raise
     return elf, flat
-
-
-def elf_symbols(elf: Path) -> dict[str, int]:
-    """Symbol name -> address, from nm."""
-    proc = subprocess.run(["nm", str(elf)], capture_output=True, text=True, check=True)
-    return {parts[2]: int(parts[0], 16) for parts in (ln.split() for ln in proc.stdout.splitlines()) if len(parts) == 3}
 
 
 @dataclass(frozen=True)
