@@ -16,7 +16,7 @@ import results
 from analysis import AnalysisInputError, Report, cet_overhead, compare, exit_status, trend
 from analysis.compare import CompareSettings
 from bench.cli import EXIT_ENVIRONMENT, EXIT_OK, EXIT_USAGE, cli, fail
-from bench.selection import SelectionError, key_events, load_all, load_selection, newest_run
+from bench.selection import SelectionError, key_events, load_all, load_runs, load_selection, newest_run
 
 FORMATS = ("terminal", "text", "markdown", "json", "junit")
 store_option = click.option("--store", "store_url", envvar="CETBENCH_STORE", metavar="URL",
@@ -153,11 +153,23 @@ def overhead(selection: str | None, store_url: str | None, host: str | None, fmt
     plots(report, plot_dir)
 
 
-def _compare(store: Any, baseline: str, candidate: str, host: str | None, settings: CompareSettings) -> Report:
-    base, _ = load_selection(store, baseline, host)
-    cand, counters = load_selection(store, candidate, host)
+#: What a comparison side names: a selection (run id, kernel label or build id) or exact run ids.
+Side = str | list[str]
+
+
+def _load_side(store: Any, side: Side, host: str | None) -> tuple[Any, Any]:
+    return load_selection(store, side, host) if isinstance(side, str) else load_runs(store, side, host)
+
+
+def _side_name(side: Side) -> str:
+    return side if isinstance(side, str) else side[0] if len(side) == 1 else f"{len(side)} runs"
+
+
+def _compare(store: Any, baseline: Side, candidate: Side, host: str | None, settings: CompareSettings) -> Report:
+    base, _ = _load_side(store, baseline, host)
+    cand, counters = _load_side(store, candidate, host)
     result = compare(base, cand, settings)
-    return Report(title=f"cetbench: {candidate} against {baseline}", comparison=result,
+    return Report(title=f"cetbench: {_side_name(candidate)} against {_side_name(baseline)}", comparison=result,
                   overhead=cet_overhead(cand, counters, key_events=key_events()))
 
 
@@ -165,7 +177,7 @@ def settings_from(alpha: float, correction: str, floor: float, force: bool) -> C
     return CompareSettings(alpha=alpha, correction=cast(Literal["holm", "bh"], correction), floor=floor, force=force)
 
 
-def compare_and_report(store: Any, baseline: str, candidate: str, host: str | None, settings: CompareSettings,
+def compare_and_report(store: Any, baseline: Side, candidate: Side, host: str | None, settings: CompareSettings,
                        fmt: str, output: Path | None, junit: Path | None) -> int:
     """Compare, write the report (and JUnit), and return the exit status the verdicts call for."""
     try:
@@ -272,46 +284,56 @@ def report_cmd(baseline: str | None, candidate: str | None, with_trend: bool, st
 @cli.command(name="ci")
 @click.option("--quick", is_flag=True, help="The quick pyperf configuration.")
 @click.option("--only", "only", multiple=True, metavar="PATTERN", help="Only variants matching this glob.")
-@click.option("--baseline", help="Run id, kernel label or build id (default: this host's newest good run).")
+@click.option("--baseline", help="Run id, kernel label or build id (default: this host's newest good runs).")
 @click.option("--kernel-label", help="Label for the kernel build under test.")
+@click.option("--runs", "repeat", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Runs of the build under test; with >= 2 runs on both sides the run is the unit of the test.")
 @click.option("--cpu", type=int, default=0, show_default=True)
 @click.option("--inject-cycles", type=click.IntRange(min=0), default=0, help="Add K TSC cycles per op (self-test).")
 @click.option("--pyperf-arg", "pyperf_args", multiple=True, metavar="ARG",
               help="Replace the pyperf configuration (repeat: --pyperf-arg=--processes --pyperf-arg=5).")
 @click.option("--mark-good", "mark", is_flag=True,
-              help="Mark this run good when it shows no regression (or when there is no baseline yet).")
+              help="Mark these runs good when they show no regression (or when there is no baseline yet).")
 @store_option
 @with_compare_options
 @format_option
 @output_option
 @click.option("--junit", type=click.Path(path_type=Path), help="Also write JUnit XML here.")
-def ci(quick: bool, only: tuple[str, ...], baseline: str | None, kernel_label: str | None, cpu: int,
+def ci(quick: bool, only: tuple[str, ...], baseline: str | None, kernel_label: str | None, repeat: int, cpu: int,
        inject_cycles: int, pyperf_args: tuple[str, ...], mark: bool, store_url: str | None, floor: float,
        alpha: float, correction: str, force: bool, fmt: str, output: Path | None, junit: Path | None) -> None:
     """Run, store, compare with the baseline, report, and exit 0 (no regression), 1 (regression),
-    2 (usage or input error) or 3 (inconclusive, or no baseline)."""
+    2 (usage or input error) or 3 (inconclusive, or no baseline).
+
+    The default baseline is the newest run marked good on this host together with the other good
+    runs of its kernel build."""
     from bench.cli import store_bundle
     from bench.runner import RunError, RunOptions, execute
 
     store = open_store(store_url)
-    try:
-        bundle = execute(RunOptions(quick=quick, only=list(only), kernel_label=kernel_label, cpu=cpu,
-                                    inject_cycles=inject_cycles, pyperf_args=pyperf_args or None))
-    except RunError as exc:
-        fail(str(exc))
-    store_bundle(bundle.root, store_url)
-    run_id, host = bundle.manifest["run_id"], bundle.manifest["host"]
-    base = baseline or results.newest_good_run(store, host=host["hostname"], host_fingerprint=host["fingerprint"],
-                                               exclude_run_id=run_id)
-    if base is None:
+    run_ids: list[str] = []
+    for _ in range(repeat):
+        try:
+            bundle = execute(RunOptions(quick=quick, only=list(only), kernel_label=kernel_label, cpu=cpu,
+                                        inject_cycles=inject_cycles, pyperf_args=pyperf_args or None))
+        except RunError as exc:
+            fail(str(exc))
+        store_bundle(bundle.root, store_url)
+        run_ids.append(bundle.manifest["run_id"])
+    host = bundle.manifest["host"]
+    base: Side = baseline or results.good_baseline_runs(
+        store, host=host["hostname"], host_fingerprint=host["fingerprint"], exclude_run_ids=tuple(run_ids))
+    if not base:
         if mark:
-            results.mark_good(store, run_id)
-            click.echo(f"no baseline yet for this host: {run_id} is now the baseline")
+            for run_id in run_ids:
+                results.mark_good(store, run_id)
+            click.echo(f"no baseline yet for this host: {', '.join(run_ids)} now the baseline")
             sys.exit(EXIT_OK)
         fail(f"no baseline for this host: mark a run good (cetbench mark-good RUN_ID) or pass --baseline; "
-             f"this run is {run_id}", EXIT_ENVIRONMENT)
-    status = compare_and_report(store, base, run_id, None, settings_from(alpha, correction, floor, force), fmt,
+             f"this run is {', '.join(run_ids)}", EXIT_ENVIRONMENT)
+    status = compare_and_report(store, base, run_ids, None, settings_from(alpha, correction, floor, force), fmt,
                                 output, junit)
     if mark and status == EXIT_OK:
-        results.mark_good(store, run_id)
+        for run_id in run_ids:
+            results.mark_good(store, run_id)
     sys.exit(status)

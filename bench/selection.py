@@ -28,6 +28,14 @@ def load_selection(store: Any, sel: str, host: str | None = None, variants: list
                          f"{describe_store(store, host)}")
 
 
+def load_runs(store: Any, run_ids: list[str], host: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Samples and perf counters of exactly these runs (e.g. a CI job's own runs)."""
+    frame = results.load(store, host=host, run_ids=run_ids)
+    if frame.empty:
+        raise SelectionError(f"runs {', '.join(run_ids)} have no samples; {describe_store(store, host)}")
+    return frame, results.load_counters(store, run_ids=run_ids)
+
+
 def load_all(store: Any, host: str | None = None, variants: list[str] | None = None) -> pd.DataFrame:
     """Every stored sample (of this host, of these variant patterns); patterns that select nothing
     are an error naming the variants the store has."""

@@ -32,6 +32,7 @@ _EXPORTS = {
     "RunSummary": "runs",
     "mark_good": "runs",
     "newest_good_run": "runs",
+    "good_baseline_runs": "runs",
     "StoreError": "errors",
     "StoreUnavailable": "errors",
     "StoreSchemaTooNew": "errors",

@@ -1,4 +1,4 @@
-"""Runs in the store: list them (`cetbench list`), mark one good, find the newest good one."""
+"""Runs in the store: list them (`cetbench list`), mark one good, find the newest good one(s)."""
 
 from __future__ import annotations
 
@@ -104,3 +104,37 @@ def newest_good_run(
     stmt = stmt.order_by(_R.c.started_utc.desc(), _R.c.run_id.desc()).limit(1)
     with store.read() as conn:
         return conn.execute(stmt).scalar()
+
+
+def good_baseline_runs(
+    store: Store,
+    host: str | None = None,
+    host_fingerprint: str | None = None,
+    exclude_run_ids: tuple[str, ...] = (),
+) -> list[str]:
+    """The runs a CI baseline is made of: the newest good run and every other good run of the same
+    host and kernel build (label, release and build-id alike), oldest first; [] when none.
+
+    Several runs of one build let a comparison test the drift between runs (analysis.compare
+    then takes the run as its unit); `cetbench ci --runs N --mark-good` leaves such a set.
+    """
+    stmt = sa.select(_R.c.run_id, _R.c.kernel_label, _R.c.kernel_release, _R.c.kernel_build_id).where(
+        _R.c.marked_good.is_(True)
+    )
+    if host is not None:
+        stmt = stmt.where(_R.c.host == host)
+    if host_fingerprint is not None:
+        stmt = stmt.where(_R.c.host_fingerprint == host_fingerprint)
+    if exclude_run_ids:
+        stmt = stmt.where(_R.c.run_id.not_in(exclude_run_ids))
+    with store.read() as conn:
+        newest = conn.execute(stmt.order_by(_R.c.started_utc.desc(), _R.c.run_id.desc()).limit(1)).first()
+        if newest is None:
+            return []
+        _, label, release, build_id = newest
+        same_build = stmt.where(
+            _R.c.kernel_label.is_not_distinct_from(label),
+            _R.c.kernel_release.is_not_distinct_from(release),
+            _R.c.kernel_build_id.is_not_distinct_from(build_id),
+        ).order_by(_R.c.started_utc, _R.c.run_id)
+        return [row[0] for row in conn.execute(same_build)]

@@ -118,6 +118,29 @@ def test_ci_fails_on_an_injected_regression_with_junit_naming_the_figures(world:
     assert good == {world.runs["A"]}
 
 
+def test_ci_with_several_runs_marks_them_all_and_tests_runs_against_runs(tmp_path: Path) -> None:
+    home = tmp_path / "multi"
+    first = cetbench(home, "ci", "--only", HOST, "--runs", "2", "--kernel-label", "K", "--mark-good",
+                     *pyperf_args(PYPERF))
+    assert first.returncode == 0, first.stderr
+    runs = stored_runs(home)
+    assert len(runs) == 2 and all(r["marked_good"] for r in runs.values())
+    # a good run of another build is not part of the baseline (it is not the newest good build)
+    other = run(home, "OLD")
+    assert cetbench(home, "mark-good", other).returncode == 0
+    newer = run(home, "K")  # the newest good run again is of build K
+    assert cetbench(home, "mark-good", newer).returncode == 0
+
+    second = cetbench(home, "ci", "--only", HOST, "--runs", "2", "--kernel-label", "K2", "--format", "json",
+                      *pyperf_args(PYPERF))
+    assert second.returncode in (0, 1, 3), second.stderr
+    report = parse_json(second.stdout)
+    assert report.comparison is not None
+    (row,) = report.comparison.variants
+    assert (row.runs_baseline, row.runs_candidate, row.tested_on) == (3, 2, "runs")
+    assert report.comparison.baseline_label == "K (3 runs)" and report.comparison.candidate_label == "K2 (2 runs)"
+
+
 def test_ci_without_a_baseline_is_inconclusive_then_mark_good_makes_one(tmp_path: Path) -> None:
     home = tmp_path / "fresh"
     first = cetbench(home, "ci", "--only", HOST, *pyperf_args(PYPERF))
