@@ -60,7 +60,9 @@ def _comparison_suite(root: ET.Element, result: CompareResult) -> None:
     for line in compare_lines(result):
         v = by_name[line.variant]
         figures = [f"{h}: {c}" for h, c in zip(COMPARE_HEADERS, line.cells, strict=True)]
-        figures += [f"n: {v.n_baseline} baseline, {v.n_candidate} candidate"]
+        tested = f", tested on {v.tested_on}" if v.tested_on else ""
+        figures += [f"n: {v.n_baseline} baseline, {v.n_candidate} candidate processes in "
+                    f"{v.runs_baseline} and {v.runs_candidate} runs{tested}"]
         case = _case(suite, f"cetbench.{v.workload}", v.variant, figures, v.emulated)
         message = "; ".join(figures[:-1] + ([EMULATED_LABEL] if v.emulated else []))
         if v.verdict is Verdict.REGRESSION:
