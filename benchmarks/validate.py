@@ -2,7 +2,7 @@
 (run -> bundle -> store -> compare) raise false alarms, and which slowdowns does it catch?
 
     .venv/bin/python benchmarks/validate.py [--variant 'host.syscall[shstk=off]'] [--trials 5]
-        [--runs 4] [--sizes 0.5,1,2,5] [--cpu 0] [--pyperf-arg=--processes ...] [--floor 0.02]
+        [--runs 4] [--processes 10] [--sizes 0.5,1,2,5] [--cpu 0] [--pyperf-arg=--processes ...] [--floor 0.02]
         [--keep DIR]
 
 For each variant:
@@ -52,7 +52,9 @@ from bench.runner import RunOptions, execute
 from results.bundle_reader import cycles_per_op
 from workloads.table import by_name
 
-DEFAULT_PYPERF = ("--processes", "10", "--values", "3", "--warmups", "1")
+
+def default_pyperf(processes: int) -> tuple[str, ...]:
+    return ("--processes", str(processes), "--values", "3", "--warmups", "1")
 #: Without --pyperf-arg, each value times this many seconds of ops (loops from the measured op cost).
 VALUE_SECONDS = 0.005
 #: Floors the comparisons are also judged with, after the fact, beside --floor.
@@ -95,9 +97,9 @@ class Row:
 
 
 class Harness:
-    def __init__(self, home: Path, cpu: int, pyperf: Sequence[str] | None, floor: float) -> None:
+    def __init__(self, home: Path, cpu: int, pyperf: Sequence[str] | None, floor: float, processes: int) -> None:
         self.home, self.cpu, self.fixed = home, cpu, pyperf is not None
-        self.pyperf = tuple(pyperf or DEFAULT_PYPERF)
+        self.pyperf = tuple(pyperf or default_pyperf(processes))
         self.store = results.open_store(f"sqlite:///{home / 'store.sqlite'}")
         self.settings = CompareSettings(floor=floor)
         self.count = 0
@@ -142,10 +144,10 @@ class Harness:
 def validate(h: Harness, variant: str, sizes: Sequence[float], trials: int, rounds: int,
              rng: random.Random) -> None:
     spent_before, runs_before = h.seconds, h.count
-    probe_run = h.run(variant, 0, None if h.fixed else (*DEFAULT_PYPERF, "--loops", "1000"))
+    probe_run = h.run(variant, 0, None if h.fixed else (*h.pyperf, "--loops", "1000"))
     op_cycles = probe_run.cycles
     op_ns = float(h.samples(probe_run.run_id)["value"].median()) * 1e9
-    pyperf = h.pyperf if h.fixed else (*DEFAULT_PYPERF, "--loops", str(max(1, round(VALUE_SECONDS / op_ns * 1e9))))
+    pyperf = h.pyperf if h.fixed else (*h.pyperf, "--loops", str(max(1, round(VALUE_SECONDS / op_ns * 1e9))))
     rows = [Row("A/A", 0.0, 0)] + [Row(f"+{s:g} %", s, max(1, round(s / 100 * op_cycles))) for s in sizes]
     print(f"\n{variant}: op cost {op_cycles:.1f} cycles/op ({op_ns:.1f} ns/op), from the raw records of a "
           f"run without injection; pyperf {' '.join(pyperf)}; {rounds} run(s) per side")
@@ -217,11 +219,12 @@ def main() -> None:
     parser.add_argument("--variant", action="append", help="variant to validate (repeat); "
                         "default host.syscall[shstk=off]")
     parser.add_argument("--trials", type=int, default=5, help="R: trials per slowdown size and for A/A")
+    parser.add_argument("--processes", type=int, default=10, help="pyperf worker processes per run")
     parser.add_argument("--runs", type=int, default=4, help="runs per side in each trial, interleaved in time")
     parser.add_argument("--sizes", default="0.5,1,2,5", help="slowdowns, percent of the op's cost")
     parser.add_argument("--cpu", type=int, default=0, help="CPU to pin the workloads to")
     parser.add_argument("--pyperf-arg", action="append", dest="pyperf", metavar="ARG",
-                        help=f"pyperf configuration (repeat; default: {' '.join(DEFAULT_PYPERF)} and --loops "
+                        help=f"pyperf configuration (repeat; default: {' '.join(default_pyperf(10))} and --loops "
                         f"for {VALUE_SECONDS * 1000:g} ms per value)")
     parser.add_argument("--floor", type=float, default=CompareSettings.floor,
                         help="effect-size floor of the comparison (default: the suite's)")
@@ -235,7 +238,7 @@ def main() -> None:
         tmp = args.keep or scratch
         os.makedirs(tmp, exist_ok=True)
         os.environ["CETBENCH_HOME"] = tmp  # nothing of this lands in the user's store
-        h = Harness(Path(tmp), args.cpu, args.pyperf, args.floor)
+        h = Harness(Path(tmp), args.cpu, args.pyperf, args.floor, args.processes)
         print(f"cetbench self-validation: {args.trials} trials, CPU {args.cpu}")
         print(f"comparison: analysis.compare defaults, {h.settings.correction}, alpha {h.settings.alpha}, "
               f"floor {h.settings.floor * 100:g} %, noise limit {h.settings.max_noise * 100:g} %; "
