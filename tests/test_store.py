@@ -16,7 +16,7 @@ from results import schema
 from results.errors import RunNotFound, StoreError, StoreSchemaTooNew
 from results.ingest import ingest_paths
 from results.query import COLUMNS, load, load_counters, load_statuses
-from results.runs import list_runs, mark_good, newest_good_run
+from results.runs import good_baseline_runs, list_runs, mark_good, newest_good_run
 from results.store import Store, default_store_path, open_store
 from tests.store_support import (
     START,
@@ -157,6 +157,27 @@ def test_mark_good_and_newest_good_run(store: Store, tmp_path: Path) -> None:  #
     assert newest_good_run(store) == "run-0"
     with pytest.raises(RunNotFound, match="run-9"):
         mark_good(store, "run-9")
+
+
+def test_good_baseline_runs_are_the_good_runs_of_the_newest_good_build(store: Store, tmp_path: Path) -> None:  # noqa: F811
+    def bundle(name: str, minutes: int, label: str | None, build_id: str | None) -> Path:
+        return make_bundle(tmp_path / name, name, standard_variants(seed=minutes), kernel_label=label,
+                           kernel_build_id=build_id, started=START + dt.timedelta(minutes=minutes))
+
+    ingest_paths(store, [
+        bundle("a1", 0, "v1", "id1"), bundle("a2", 1, "v1", "id1"),
+        bundle("b1", 2, None, None), bundle("b2", 3, None, None), bundle("b3", 4, None, None),
+        bundle("c1", 5, "v1", "id2"),
+    ])
+    assert good_baseline_runs(store) == []
+    for run_id in ("a1", "a2", "b1", "b3", "c1"):
+        mark_good(store, run_id)
+    # c1 is newest; a1/a2 share its label but not its build-id
+    assert good_baseline_runs(store) == ["c1"]
+    # without c1: the unlabelled build, NULLs matching NULLs, and only its good runs
+    assert good_baseline_runs(store, exclude_run_ids=("c1",)) == ["b1", "b3"]
+    assert good_baseline_runs(store, exclude_run_ids=("c1", "b3", "b1")) == ["a1", "a2"]
+    assert good_baseline_runs(store, host="elsewhere") == []
 
 
 def test_store_written_by_newer_schema_is_refused(store_url: str) -> None:  # noqa: F811
