@@ -124,3 +124,12 @@ def test_bad_input() -> None:
     broken.loc[3, "value"] = -1.0
     with pytest.raises(InvalidValueError, match=r"host\.syscall\[shstk=off\]"):
         cet_overhead(broken)
+
+
+def test_overhead_resamples_worker_processes_not_values() -> None:
+    samples = make_samples(n=60)
+    by_process = samples.assign(process=(samples["sample"] // 10).astype("Int64"))  # 6 workers of 10 values
+    (row, *_) = cet_overhead(by_process, n_resamples=200).rows
+    assert (row.n_on, row.n_off) == (6, 6)
+    (flat, *_) = cet_overhead(samples, n_resamples=200).rows
+    assert (flat.n_on, flat.n_off) == (60, 60)
