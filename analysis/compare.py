@@ -27,9 +27,11 @@ Verdict rules, applied per variant (values are seconds per op, so a higher media
      change nor rule it out (measure more runs);
    - otherwise no change.
 
-The bootstrap interval of the ratio is reported but does not decide: the verdict uses only the
-tests, the point ratio and order-statistic intervals, which involve no random numbers, so a
-verdict is symmetric under swapping baseline and candidate and invariant to the time unit.
+The change and its interval follow the test: with runs as the unit, the ratio of geometric
+means of run medians with Student's t interval (it excludes 1 exactly when the unadjusted test
+rejects); otherwise the ratio of process medians with a percentile-bootstrap interval, which is
+reported but does not decide. Verdicts use no random numbers, so a verdict is symmetric under
+swapping baseline and candidate and invariant to the time unit.
 """
 
 from __future__ import annotations
@@ -236,14 +238,15 @@ def _measure(
     cand = stats.median_ci(y) if y.size else None
     too_few = stats.check_sample_counts(x.size, y.size, cfg.min_samples, "processes")
     shift = None
-    if x.size and y.size:
-        shift = stats.bootstrap_median_shift(x, y, seed=cfg.seed, n_resamples=cfg.n_resamples)
     p_value, tested_on = None, None
-    if not too_few:
-        rx, ry = runs
-        if rx.size >= 2 and ry.size >= 2:
-            p_value, tested_on = stats.run_medians_t_p(rx, ry), "runs"
-        else:
+    rx, ry = runs
+    if rx.size >= 2 and ry.size >= 2 and not too_few:
+        # estimate, interval and test on one model, so the interval agrees with the verdict
+        shift = stats.run_level_shift(rx, ry)
+        p_value, tested_on = stats.run_medians_t_p(rx, ry), "runs"
+    elif x.size and y.size:
+        shift = stats.bootstrap_median_shift(x, y, seed=cfg.seed, n_resamples=cfg.n_resamples)
+        if not too_few:
             p_value, tested_on = stats.mann_whitney_p(x, y), "processes"
     return VariantComparison(
         variant=variant,
@@ -265,9 +268,11 @@ def _measure(
 
 
 def _decide(v: VariantComparison, p_adjusted: float, cfg: CompareSettings) -> VariantComparison:
-    assert v.baseline is not None and v.candidate is not None
-    # log of each median, not of their ratio: exactly antisymmetric under a swap.
-    log_ratio = float(np.log(v.candidate.median) - np.log(v.baseline.median))
+    assert v.baseline is not None and v.candidate is not None and v.shift is not None
+    if v.tested_on == "runs":  # the run-level estimate the test is about
+        log_ratio = float(np.log(v.shift.candidate_median) - np.log(v.shift.baseline_median))
+    else:  # log of each median, not of their ratio: exactly antisymmetric under a swap
+        log_ratio = float(np.log(v.candidate.median) - np.log(v.baseline.median))
     beyond_floor = abs(log_ratio) >= float(np.log1p(cfg.floor))
     verdict, reason = Verdict.NO_CHANGE, None
     if p_adjusted < cfg.alpha:

@@ -104,7 +104,7 @@ def compare_summary(result: CompareResult) -> list[str]:
         f"candidate: {result.candidate_label}",
         f"test: {_tests_used(result)}, {method} over {tested} variant(s), alpha {s.alpha:g}",
         f"effect floor {s.floor * 100:.1f}%, noise limit ±{s.max_noise * 100:.1f}%",
-        f"CI: percentile bootstrap, {s.n_resamples} resamples, seed {s.seed}",
+        f"CI: {_intervals_used(result, s.n_resamples, s.seed)}",
         "verdicts: " + ", ".join(
             f"{n} {name}" for name, n in _verdict_counts(result) if n
         ),
@@ -122,6 +122,14 @@ def _tests_used(result: CompareResult) -> str:
     if on_runs and on_processes:
         return f"t on run medians ({on_runs}), U on process medians ({on_processes})"
     return "Student t on log run medians" if on_runs else "Mann-Whitney U on process medians"
+
+
+def _intervals_used(result: CompareResult, n_resamples: int, seed: int) -> str:
+    on_runs = any(v.tested_on == "runs" for v in result.variants)
+    bootstrap = any(v.shift is not None and v.shift.n_resamples for v in result.variants)
+    parts = (["Student t on run medians"] if on_runs else []) + (
+        [f"percentile bootstrap, {n_resamples} resamples, seed {seed}"] if bootstrap or not on_runs else [])
+    return "; ".join(parts)
 
 
 def _verdict_counts(result: CompareResult) -> list[tuple[str, int]]:

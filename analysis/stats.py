@@ -191,6 +191,41 @@ def run_medians_t_p(baseline_runs: npt.ArrayLike, candidate_runs: npt.ArrayLike)
     return 1.0 if np.isnan(p) else p
 
 
+def run_level_shift(
+    baseline_runs: npt.ArrayLike, candidate_runs: npt.ArrayLike, confidence: float = 0.95
+) -> MedianShift:
+    """The shift between two builds measured in several runs each, on the model of
+    :func:`run_medians_t_p`: so its interval excludes no change exactly when that test rejects
+    at 1 - ``confidence``.
+
+    Centres are geometric means of the run medians; the ratio is exp of the difference of mean
+    logs, with Student's t interval (pooled variance).  The difference and its interval are that
+    ratio applied to the baseline centre (the baseline taken as known: the ratio carries the
+    uncertainty).  ``n_resamples`` is 0: nothing is resampled.
+    """
+    x, y = np.log(as_array(baseline_runs)), np.log(as_array(candidate_runs))
+    if x.size < 2 or y.size < 2:
+        raise ValueError("a run-level interval needs at least 2 runs a side")
+    d = float(y.mean() - x.mean())
+    dof = x.size + y.size - 2
+    pooled = ((x.size - 1) * x.var(ddof=1) + (y.size - 1) * y.var(ddof=1)) / dof
+    half = float(sps.t.ppf(0.5 + confidence / 2.0, dof) * np.sqrt(pooled * (1.0 / x.size + 1.0 / y.size)))
+    base, cand = float(np.exp(x.mean())), float(np.exp(y.mean()))
+    ratio, low, high = float(np.exp(d)), float(np.exp(d - half)), float(np.exp(d + half))
+    return MedianShift(
+        baseline_median=base,
+        candidate_median=cand,
+        difference=cand - base,
+        difference_low=base * (low - 1.0),
+        difference_high=base * (high - 1.0),
+        ratio=ratio,
+        ratio_low=low,
+        ratio_high=high,
+        confidence=confidence,
+        n_resamples=0,
+    )
+
+
 def step_p_value(left: npt.ArrayLike, right: npt.ArrayLike, sigma: float, dof: int) -> float:
     """Two-sided p-value of a step between the means of two segments of a noisy series.
 

@@ -302,6 +302,9 @@ def test_with_several_runs_a_side_the_run_is_the_unit_and_drift_between_runs_doe
     (v,) = compare(_runs_frame(rng, 3, "a", run_noise=0.01),
                    _runs_frame(rng, 3, "b", median=1.1e-7, run_noise=0.01), FAST).variants
     assert v.verdict is Verdict.REGRESSION and v.tested_on == "runs"
+    # its change and interval come from the run-level model too (t, not a bootstrap of processes)
+    assert v.shift is not None and v.shift.n_resamples == 0 and v.shift.ratio_low > 1.0
+    assert v.shift.ratio_low <= 1.1 <= v.shift.ratio_high
 
 
 def test_one_run_a_side_is_tested_on_processes() -> None:

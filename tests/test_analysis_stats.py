@@ -152,3 +152,19 @@ def test_run_level_t_is_scale_free_swap_symmetric_and_needs_two_runs_a_side() ->
     assert stats.run_medians_t_p([2.0, 2.0], [3.0, 3.0]) == 0.0
     with pytest.raises(ValueError, match="2 runs"):
         stats.run_medians_t_p([1.0], [1.0, 1.1])
+
+
+def test_run_level_interval_excludes_no_change_exactly_when_the_run_level_test_rejects() -> None:
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        k = int(rng.integers(2, 7))
+        base = np.exp(rng.normal(0.0, 0.02, k))
+        cand = np.exp(rng.normal(rng.normal(0.0, 0.03), 0.02, k))
+        shift = stats.run_level_shift(base, cand)
+        p = stats.run_medians_t_p(base, cand)
+        assert (shift.ratio_low > 1.0 or shift.ratio_high < 1.0) == (p < 0.05)
+        assert shift.ratio_low <= shift.ratio <= shift.ratio_high
+        assert shift.ratio == pytest.approx(shift.candidate_median / shift.baseline_median)
+        swapped = stats.run_level_shift(cand, base)
+        assert swapped.ratio == pytest.approx(1.0 / shift.ratio)
+        assert swapped.ratio_low == pytest.approx(1.0 / shift.ratio_high)
