@@ -130,6 +130,12 @@ class Harness:
     def samples(self, run_id: str) -> Any:
         return results.load(self.store, run_ids=[run_id])
 
+    def record(self, variant: str, trial: int, base: Sequence[Run], cands: dict[str, list[Run]]) -> None:
+        """Append which run played which part to roles.jsonl, so a kept store can be replayed."""
+        with open(self.home / "roles.jsonl", "a") as out:
+            roles = {"baseline": [r.run_id for r in base], **{k: [r.run_id for r in v] for k, v in cands.items()}}
+            out.write(json.dumps({"variant": variant, "trial": trial, "runs": roles}) + "\n")
+
     def samples_of(self, runs: Sequence[Run]) -> Any:
         return results.load(self.store, run_ids=[r.run_id for r in runs])
 
@@ -164,6 +170,7 @@ def validate(h: Harness, variant: str, sizes: Sequence[float], trials: int, roun
                     base.append(h.run(variant, 0, pyperf))
                 else:
                     cands[row.label].append(h.run(variant, row.inject, pyperf))
+        h.record(variant, trial, base, cands)
         for row in rows:
             runs = cands[row.label]
             row.runs.add(h.verdict(base, runs))
@@ -228,7 +235,8 @@ def main() -> None:
                         f"for {VALUE_SECONDS * 1000:g} ms per value)")
     parser.add_argument("--floor", type=float, default=CompareSettings.floor,
                         help="effect-size floor of the comparison (default: the suite's)")
-    parser.add_argument("--keep", metavar="DIR", help="keep the runs and their store in DIR (default: thrown away)")
+    parser.add_argument("--keep", metavar="DIR",
+                        help="keep runs, store and roles.jsonl (which run played which part) in DIR")
     parser.add_argument("--seed", type=int, default=1, help="seed of the run order within a trial")
     args = parser.parse_args()
     variants = args.variant or ["host.syscall[shstk=off]"]
