@@ -10,8 +10,8 @@ For each variant:
    back the pyperf samples);
 2. a trial is R rounds (--runs); each round makes a baseline run and, in a shuffled order (so
    drift favours no size), an A/A run (same build, nothing injected) and one run per slowdown
-   size with `--inject-cycles K`, K = size x the op's cost. Every run is a real bundle ingested
-   into a throwaway store;
+   size with `--inject-cycles K`, K = size x the op's cost, rounded up. Every run is a real
+   bundle ingested into a throwaway store;
 3. each size's R runs are compared with the trial's R baseline runs by analysis.compare with
    the suite's defaults (t on log run medians, alpha 0.05, Holm, floor 2 %): the protocol the
    README recommends, several runs per build interleaved in time. The first round alone (one
@@ -154,7 +154,7 @@ def validate(h: Harness, variant: str, sizes: Sequence[float], trials: int, roun
     op_cycles = probe_run.cycles
     op_ns = float(h.samples(probe_run.run_id)["value"].median()) * 1e9
     pyperf = h.pyperf if h.fixed else (*h.pyperf, "--loops", str(max(1, round(VALUE_SECONDS / op_ns * 1e9))))
-    rows = [Row("A/A", 0.0, 0)] + [Row(f"+{s:g} %", s, max(1, round(s / 100 * op_cycles))) for s in sizes]
+    rows = [Row("A/A", 0.0, 0)] + [Row(f"+{s:g} %", s, max(1, math.ceil(s / 100 * op_cycles))) for s in sizes]
     print(f"\n{variant}: op cost {op_cycles:.1f} cycles/op ({op_ns:.1f} ns/op), from the raw records of a "
           f"run without injection; pyperf {' '.join(pyperf)}; {rounds} run(s) per side")
     for trial in range(trials):
