@@ -324,3 +324,18 @@ def test_a_change_beyond_the_floor_without_significance_is_inconclusive_not_no_c
     assert v.tested_on == "runs" and v.p_adjusted is not None and v.p_adjusted >= 0.05
     assert v.verdict is Verdict.INCONCLUSIVE
     assert v.reason is not None and "beyond the 2.0 % floor but not significant" in v.reason
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), runs_base=st.integers(2, 5), runs_cand=st.integers(2, 5),
+       shift=SHIFTS, factor=st.floats(1e-3, 1e3))
+def test_run_level_verdicts_are_scale_free_and_swap_symmetric(
+    seed: int, runs_base: int, runs_cand: int, shift: float, factor: float
+) -> None:
+    rng = np.random.default_rng(seed)
+    base = _runs_frame(rng, runs_base, "a")
+    cand = _runs_frame(rng, runs_cand, "b", median=1e-7 * shift)
+    forward = verdicts(base, cand)
+    assert forward == verdicts(scaled(base, factor), scaled(cand, factor))
+    assert {k: SWAPPED[v] for k, v in verdicts(cand, base).items()} == forward
+    assert compare(base, cand, FAST).variants[0].tested_on == "runs"
