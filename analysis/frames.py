@@ -158,16 +158,15 @@ def process_medians(frame: pd.DataFrame) -> pd.DataFrame:
     processes (measured: ~0.6 % against ~1.5 % on host.syscall).  Tests that took each value as
     independent would read that shared component as signal (pseudo-replication); the process
     is the unit of replication.  Rows without a process (inputs that do not say, such as
-    pytest-benchmark) stay units of their own.  Adds ``n_values``: samples behind each row.
+    pytest-benchmark) stay units of their own.
     """
-    n = len(frame)
-    if n == 0 or "process" not in frame.columns:
-        return frame.assign(n_values=np.ones(n, dtype=np.int64))
+    if frame.empty or "process" not in frame.columns:
+        return frame
     process = frame["process"].to_numpy(dtype=np.float64, na_value=np.nan)
     missing = np.isnan(process)
     process[missing] = -1.0 - np.arange(int(missing.sum()))  # each its own group
     keys = [frame["run_id"].to_numpy(), frame["variant"].to_numpy(), process]
-    codes = pd.MultiIndex.from_arrays(keys).factorize()[0] if n else np.empty(0, dtype=np.int64)
+    codes = pd.MultiIndex.from_arrays(keys).factorize()[0]
     _, first = np.unique(codes, return_index=True)
     numbers = {"value": frame["value"].to_numpy(dtype=np.float64)}
     if "cycles" in frame.columns:
@@ -176,5 +175,4 @@ def process_medians(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.take(first).reset_index(drop=True)
     for column in numbers:
         out[column] = medians[column].to_numpy()
-    out["n_values"] = np.bincount(codes)
     return out

@@ -76,6 +76,31 @@ def mark_good(store: Store, run_id: str, good: bool = True) -> None:
         raise RunNotFound(f"no run {run_id!r} in store {store.display_url}")
 
 
+def _good_runs(
+    host: str | None,
+    host_fingerprint: str | None,
+    cpu_model_name: str | None = None,
+    before: dt.datetime | None = None,
+    exclude_run_ids: tuple[str, ...] = (),
+) -> sa.Select[Any]:
+    """Good runs that match, with their kernel identity, newest first."""
+    stmt = sa.select(_R.c.run_id, _R.c.kernel_label, _R.c.kernel_release, _R.c.kernel_build_id).where(
+        _R.c.marked_good.is_(True)
+    )
+    for column, wanted in (
+        (_R.c.host, host),
+        (_R.c.host_fingerprint, host_fingerprint),
+        (_R.c.cpu_model_name, cpu_model_name),
+    ):
+        if wanted is not None:
+            stmt = stmt.where(column == wanted)
+    if before is not None:
+        stmt = stmt.where(_R.c.started_utc < before)
+    if exclude_run_ids:
+        stmt = stmt.where(_R.c.run_id.not_in(exclude_run_ids))
+    return stmt.order_by(_R.c.started_utc.desc(), _R.c.run_id.desc())
+
+
 def newest_good_run(
     store: Store,
     host: str | None = None,
@@ -89,19 +114,8 @@ def newest_good_run(
     A CI job passes its own host (and fingerprint) so it is never compared with another
     machine, and its own run id as `exclude_run_id`.
     """
-    stmt = sa.select(_R.c.run_id).where(_R.c.marked_good.is_(True))
-    for column, wanted in (
-        (_R.c.host, host),
-        (_R.c.host_fingerprint, host_fingerprint),
-        (_R.c.cpu_model_name, cpu_model_name),
-    ):
-        if wanted is not None:
-            stmt = stmt.where(column == wanted)
-    if before is not None:
-        stmt = stmt.where(_R.c.started_utc < before)
-    if exclude_run_id is not None:
-        stmt = stmt.where(_R.c.run_id != exclude_run_id)
-    stmt = stmt.order_by(_R.c.started_utc.desc(), _R.c.run_id.desc()).limit(1)
+    excluded = () if exclude_run_id is None else (exclude_run_id,)
+    stmt = _good_runs(host, host_fingerprint, cpu_model_name, before, excluded).limit(1)
     with store.read() as conn:
         return conn.execute(stmt).scalar()
 
@@ -118,17 +132,9 @@ def good_baseline_runs(
     Several runs of one build let a comparison test the drift between runs (analysis.compare
     then takes the run as its unit); `cetbench ci --runs N --mark-good` leaves such a set.
     """
-    stmt = sa.select(_R.c.run_id, _R.c.kernel_label, _R.c.kernel_release, _R.c.kernel_build_id).where(
-        _R.c.marked_good.is_(True)
-    )
-    if host is not None:
-        stmt = stmt.where(_R.c.host == host)
-    if host_fingerprint is not None:
-        stmt = stmt.where(_R.c.host_fingerprint == host_fingerprint)
-    if exclude_run_ids:
-        stmt = stmt.where(_R.c.run_id.not_in(exclude_run_ids))
+    stmt = _good_runs(host, host_fingerprint, exclude_run_ids=exclude_run_ids)
     with store.read() as conn:
-        newest = conn.execute(stmt.order_by(_R.c.started_utc.desc(), _R.c.run_id.desc()).limit(1)).first()
+        newest = conn.execute(stmt.limit(1)).first()
         if newest is None:
             return []
         _, label, release, build_id = newest
@@ -136,5 +142,5 @@ def good_baseline_runs(
             _R.c.kernel_label.is_not_distinct_from(label),
             _R.c.kernel_release.is_not_distinct_from(release),
             _R.c.kernel_build_id.is_not_distinct_from(build_id),
-        ).order_by(_R.c.started_utc, _R.c.run_id)
-        return [row[0] for row in conn.execute(same_build)]
+        )
+        return [row[0] for row in conn.execute(same_build)][::-1]
