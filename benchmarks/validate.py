@@ -2,7 +2,7 @@
 (run -> bundle -> store -> compare) raise false alarms, and which slowdowns does it catch?
 
     .venv/bin/python benchmarks/validate.py [--variant 'host.syscall[shstk=off]'] [--trials 5]
-        [--runs 4] [--processes 10] [--sizes 0.5,1,2,5] [--cpu 0] [--pyperf-arg=--processes ...] [--floor 0.02]
+        [--runs 8] [--processes 6] [--sizes 0.5,1,2,5] [--cpu 0] [--pyperf-arg=--processes ...] [--floor 0.02]
         [--keep DIR]
 
 For each variant:
@@ -226,12 +226,12 @@ def main() -> None:
     parser.add_argument("--variant", action="append", help="variant to validate (repeat); "
                         "default host.syscall[shstk=off]")
     parser.add_argument("--trials", type=int, default=5, help="R: trials per slowdown size and for A/A")
-    parser.add_argument("--processes", type=int, default=10, help="pyperf worker processes per run")
-    parser.add_argument("--runs", type=int, default=4, help="runs per side in each trial, interleaved in time")
+    parser.add_argument("--processes", type=int, default=6, help="pyperf worker processes per run")
+    parser.add_argument("--runs", type=int, default=8, help="runs per side in each trial, interleaved in time")
     parser.add_argument("--sizes", default="0.5,1,2,5", help="slowdowns, percent of the op's cost")
     parser.add_argument("--cpu", type=int, default=0, help="CPU to pin the workloads to")
     parser.add_argument("--pyperf-arg", action="append", dest="pyperf", metavar="ARG",
-                        help=f"pyperf configuration (repeat; default: {' '.join(default_pyperf(10))} and --loops "
+                        help=f"pyperf configuration (repeat; default: {' '.join(default_pyperf(6))} and --loops "
                         f"for {VALUE_SECONDS * 1000:g} ms per value)")
     parser.add_argument("--floor", type=float, default=CompareSettings.floor,
                         help="effect-size floor of the comparison (default: the suite's)")
