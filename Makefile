@@ -4,15 +4,19 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The editable install is a tree of links to the sources (setuptools' strict mode, which mypy and
+# every tool can read); a file added to or removed from a package folder needs a re-install, so
+# the folders' own modification times are prerequisites.
+PACKAGE_DIRS := $(shell find bench results analysis workloads -type d -not -name __pycache__)
 
 .PHONY: run test lint type check clean system-deps
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(PACKAGE_DIRS)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cetbench needs Python >= 3.11")'
 	@command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || { echo "cetbench: a C compiler (cc/gcc) is needed to build the workloads: install gcc"; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' --config-settings editable_mode=strict
 	@touch $(STAMP)
 
 # The main job: a quick suite on this host, stored in the default store, summary printed.

@@ -9,17 +9,17 @@ data (frozen dataclasses); only the ``render_*`` modules produce text or files. 
 - :class:`analysis.report.Report` -- one structure rendered by every ``render_*`` module.
 """
 
-from analysis.compare import CompareResult, CompareSettings, VariantComparison, Verdict, compare, exit_status
-from analysis.errors import (
+from cetbench.analysis.compare import CompareResult, CompareSettings, VariantComparison, Verdict, compare, exit_status
+from cetbench.analysis.errors import (
     AnalysisInputError,
     HostMismatchError,
     InvalidValueError,
     MixedUnitsError,
     TooFewBuildsError,
 )
-from analysis.overhead import OverheadResult, OverheadRow, cet_overhead
-from analysis.report import EMULATED_LABEL, Report
-from analysis.trend import TrendResult, kernel_version_key, trend
+from cetbench.analysis.overhead import OverheadResult, OverheadRow, cet_overhead
+from cetbench.analysis.report import EMULATED_LABEL, Report
+from cetbench.analysis.trend import TrendResult, kernel_version_key, trend
 
 __all__ = [
     "EMULATED_LABEL",

@@ -42,9 +42,9 @@ from enum import StrEnum
 import numpy as np
 import pandas as pd
 
-from analysis import stats
-from analysis.errors import AnalysisInputError
-from analysis.frames import check_same_host, kernel_identity, process_medians, validate_samples
+from cetbench.analysis import stats
+from cetbench.analysis.errors import AnalysisInputError
+from cetbench.analysis.frames import check_same_host, kernel_identity, process_medians, validate_samples
 
 
 class Verdict(StrEnum):

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from analysis.errors import AnalysisInputError, HostMismatchError, InvalidValueError, MixedUnitsError
+from cetbench.analysis.errors import AnalysisInputError, HostMismatchError, InvalidValueError, MixedUnitsError
 
 #: Columns every analysis needs; ``results.load`` provides more.
 REQUIRED_COLUMNS = (

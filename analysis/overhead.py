@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis import stats
-from analysis.errors import AnalysisInputError
-from analysis.frames import (
+from cetbench.analysis import stats
+from cetbench.analysis.errors import AnalysisInputError
+from cetbench.analysis.frames import (
     KERNEL,
     off_partner,
     process_medians,

@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from analysis.compare import CompareResult, VariantComparison
-from analysis.overhead import OverheadResult, OverheadRow
-from analysis.report import EMULATED_LABEL, Report
-from analysis.stats import MedianShift
-from analysis.trend import TrendResult, VariantTrend
+from cetbench.analysis.compare import CompareResult, VariantComparison
+from cetbench.analysis.overhead import OverheadResult, OverheadRow
+from cetbench.analysis.report import EMULATED_LABEL, Report
+from cetbench.analysis.stats import MedianShift
+from cetbench.analysis.trend import TrendResult, VariantTrend
 
 _TIME_UNITS = ((1.0, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns"))
 

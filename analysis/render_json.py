@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from analysis.report import Report, report_from_dict, report_to_dict
+from cetbench.analysis.report import Report, report_from_dict, report_to_dict
 
 
 def render_json(report: Report) -> str:

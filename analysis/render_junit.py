@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from analysis.compare import CompareResult, Verdict
-from analysis.render_common import (
+from cetbench.analysis.compare import CompareResult, Verdict
+from cetbench.analysis.render_common import (
     COMPARE_HEADERS,
     compare_lines,
     compare_summary,
@@ -19,7 +19,7 @@ from analysis.render_common import (
     trend_lines,
     trend_summary,
 )
-from analysis.report import EMULATED_LABEL, Report
+from cetbench.analysis.report import EMULATED_LABEL, Report
 
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 

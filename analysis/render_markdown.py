@@ -6,7 +6,7 @@ import html
 import re
 from collections.abc import Sequence
 
-from analysis.render_common import (
+from cetbench.analysis.render_common import (
     COMPARE_HEADERS,
     NOISE_LEGEND,
     OVERHEAD_HEADERS,
@@ -16,7 +16,7 @@ from analysis.render_common import (
     trend_lines,
     trend_summary,
 )
-from analysis.report import EMULATED_LABEL, Report
+from cetbench.analysis.report import EMULATED_LABEL, Report
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 

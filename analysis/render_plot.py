@@ -14,9 +14,9 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from analysis.overhead import OverheadResult
-from analysis.report import EMULATED_LABEL, Report
-from analysis.trend import TrendResult, VariantTrend
+from cetbench.analysis.overhead import OverheadResult
+from cetbench.analysis.report import EMULATED_LABEL, Report
+from cetbench.analysis.trend import TrendResult, VariantTrend
 
 FORMATS = ("png", "svg")
 

@@ -12,7 +12,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from analysis.render_common import (
+from cetbench.analysis.render_common import (
     COMPARE_HEADERS,
     NOISE_LEGEND,
     OVERHEAD_HEADERS,
@@ -22,7 +22,7 @@ from analysis.render_common import (
     trend_lines,
     trend_summary,
 )
-from analysis.report import EMULATED_LABEL, Report
+from cetbench.analysis.report import EMULATED_LABEL, Report
 
 _VERDICT_STYLE = {"REGRESSION": "bold red", "IMPROVEMENT": "bold green", "inconclusive": "yellow"}
 

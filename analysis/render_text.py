@@ -9,7 +9,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 
-from analysis.render_common import (
+from cetbench.analysis.render_common import (
     COMPARE_HEADERS,
     NOISE_LEGEND,
     compare_lines,
@@ -19,7 +19,7 @@ from analysis.render_common import (
     trend_lines,
     trend_summary,
 )
-from analysis.report import EMULATED_LABEL, Report
+from cetbench.analysis.report import EMULATED_LABEL, Report
 
 WIDTH = 80
 INDENT = "  "

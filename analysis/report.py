@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from analysis.compare import CompareResult, VariantComparison
-from analysis.overhead import EventCost, OverheadResult
-from analysis.trend import ChangePoint, TrendResult
+from cetbench.analysis.compare import CompareResult, VariantComparison
+from cetbench.analysis.overhead import EventCost, OverheadResult
+from cetbench.analysis.trend import ChangePoint, TrendResult
 
 #: Printed beside every figure measured on emulated (software) KVM, in every format.
 EMULATED_LABEL = "emulated KVM: not a hardware timing"

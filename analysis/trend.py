@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 import ruptures as rpt
 
-from analysis import stats
-from analysis.errors import AnalysisInputError, TooFewBuildsError
-from analysis.frames import KERNEL, check_single_host, process_medians, validate_samples, with_kernel_column
+from cetbench.analysis import stats
+from cetbench.analysis.errors import AnalysisInputError, TooFewBuildsError
+from cetbench.analysis.frames import KERNEL, check_single_host, process_medians, validate_samples, with_kernel_column
 
 #: PELT needs two differences to estimate build-to-build noise, so three builds at least.
 MIN_BUILDS = 3

@@ -1,3 +1,3 @@
-from bench.cli import main
+from cetbench.cli import main
 
 main()

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from bench import __version__
+from cetbench import __version__
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
 
@@ -31,8 +31,8 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the probe document as JSON.")
 def probe(as_json: bool) -> None:
     """What CET support this host has (CPU, kernel, KVM, perf) and which variants can run."""
-    from bench.probe import collect
-    from bench.probe_view import render
+    from cetbench.probe import collect
+    from cetbench.probe_view import render
 
     doc = collect()
     if as_json:
@@ -64,9 +64,9 @@ def run(quick: bool, only: tuple[str, ...], out: Path | None, kernel_label: str 
     """Run the benchmark variants, write a run bundle and ingest it into the store."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from bench.runner import RunError, RunOptions, execute
-    from bench.summary import side_by_side, variant_rows
-    from bench.summary_view import render_summary
+    from cetbench.runner import RunError, RunOptions, execute
+    from cetbench.summary import side_by_side, variant_rows
+    from cetbench.summary_view import render_summary
 
     if resume and (out or only):
         fail("--resume completes an existing bundle: it takes no --out or --only")
@@ -99,7 +99,7 @@ def run(quick: bool, only: tuple[str, ...], out: Path | None, kernel_label: str 
 def store_bundle(root: Path, store_url: str | None) -> str:
     """Ingest a finished bundle; a store failure is one line and exit 3, and the bundle stays on disk
     (so `cetbench ingest` can add it later)."""
-    import results
+    from cetbench import results
 
     try:
         store = results.open_store(store_url)
@@ -118,11 +118,11 @@ def store_bundle(root: Path, store_url: str | None) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 def explain(variant: str, vendor: str | None, as_json: bool) -> None:
     """Exactly what VARIANT sets (CPUID bits, control registers, MSRs, shadow-stack layout, the loop's exit)."""
-    from bench.explain import as_text
-    from bench.explain import explain as explain_variant
-    from bench.probe import collect
-    from workloads.build import BuildError
-    from workloads.table import all_variants, by_name
+    from cetbench.explain import as_text
+    from cetbench.explain import explain as explain_variant
+    from cetbench.probe import collect
+    from cetbench.workloads.build import BuildError
+    from cetbench.workloads.table import all_variants, by_name
 
     try:
         chosen = by_name(variant)
@@ -136,6 +136,6 @@ def explain(variant: str, vendor: str | None, as_json: bool) -> None:
 
 
 def main() -> None:
-    import bench.cli_results  # noqa: F401  (registers the store and analysis commands on `cli`)
+    import cetbench.cli_results  # noqa: F401  (registers the store and analysis commands on `cli`)
 
     cli(prog_name="cetbench")

@@ -12,11 +12,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-import results
-from analysis import AnalysisInputError, Report, cet_overhead, compare, exit_status, trend
-from analysis.compare import CompareSettings
-from bench.cli import EXIT_ENVIRONMENT, EXIT_OK, EXIT_USAGE, cli, fail
-from bench.selection import SelectionError, key_events, load_all, load_runs, load_selection, newest_run
+from cetbench import results
+from cetbench.analysis import AnalysisInputError, Report, cet_overhead, compare, exit_status, trend
+from cetbench.analysis.compare import CompareSettings
+from cetbench.cli import EXIT_ENVIRONMENT, EXIT_OK, EXIT_USAGE, cli, fail
+from cetbench.selection import SelectionError, key_events, load_all, load_runs, load_selection, newest_run
 
 FORMATS = ("terminal", "text", "markdown", "json", "junit")
 store_option = click.option("--store", "store_url", envvar="CETBENCH_STORE", metavar="URL",
@@ -35,11 +35,11 @@ def open_store(url: str | None) -> Any:
 
 
 def emit(report: Report, fmt: str, output: Path | None) -> None:
-    from analysis.render_json import render_json
-    from analysis.render_junit import render_junit
-    from analysis.render_markdown import render_markdown
-    from analysis.render_terminal import render_terminal, render_terminal_text
-    from analysis.render_text import render_text
+    from cetbench.analysis.render_json import render_json
+    from cetbench.analysis.render_junit import render_junit
+    from cetbench.analysis.render_markdown import render_markdown
+    from cetbench.analysis.render_terminal import render_terminal, render_terminal_text
+    from cetbench.analysis.render_text import render_text
 
     if fmt == "terminal" and output is None:
         render_terminal(report, Console())
@@ -50,7 +50,7 @@ def emit(report: Report, fmt: str, output: Path | None) -> None:
     if output is None:
         click.echo(text)
     else:
-        from results.bundle import atomic_write
+        from cetbench.results.bundle import atomic_write
         atomic_write(output, text.encode() if text.endswith("\n") else (text + "\n").encode())
 
 
@@ -66,7 +66,7 @@ def not_measured(store: Any, run_ids: list[str], fmt: str, output: Path | None) 
 
 def plots(report: Report, directory: Path | None) -> None:
     if directory is not None:
-        from analysis.render_plot import render_plots
+        from cetbench.analysis.render_plot import render_plots
         directory.mkdir(parents=True, exist_ok=True)
         for path in render_plots(report, directory):
             click.echo(f"plot: {path}", err=True)
@@ -307,8 +307,8 @@ def ci(quick: bool, only: tuple[str, ...], baseline: str | None, kernel_label: s
 
     The default baseline is the newest run marked good on this host together with the other good
     runs of its kernel build."""
-    from bench.cli import store_bundle
-    from bench.runner import RunError, RunOptions, execute
+    from cetbench.cli import store_bundle
+    from cetbench.runner import RunError, RunOptions, execute
 
     store = open_store(store_url)
     run_ids: list[str] = []

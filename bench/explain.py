@@ -11,10 +11,10 @@ import json
 import subprocess
 from typing import Any
 
-from bench import arch
-from bench.verdicts import judge
-from workloads.build import build, elf_symbols
-from workloads.table import Variant
+from cetbench import arch
+from cetbench.verdicts import judge
+from cetbench.workloads.build import build, elf_symbols
+from cetbench.workloads.table import Variant
 
 
 def explain_host(variant: Variant) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import __version__
+from cetbench import __version__
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench import arch
+from cetbench import arch
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.native import last_json_line as workload_record
-from bench.perfstat import first_error_line
+from cetbench.native import last_json_line as workload_record
+from cetbench.perfstat import first_error_line
 
 # The record pass samples every entry and exit (-c 1): about 100 bytes a sample, so it is capped to
 # keep the perf.data file (a temporary) to tens of MB. The cap does not bias a per-reason share.

@@ -26,11 +26,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import perf_kvm
-from bench.native import last_json_line as workload_record
-from bench.perfstat import SEP, first_error_line, parse_stat_csv
-from results.bundle import atomic_write_json
-from workloads.table import Workload
+from cetbench import perf_kvm
+from cetbench.native import last_json_line as workload_record
+from cetbench.perfstat import SEP, first_error_line, parse_stat_csv
+from cetbench.results.bundle import atomic_write_json
+from cetbench.workloads.table import Workload
 
 SCHEMA = 1
 ALWAYS = ("task-clock", "context-switches", "cpu-migrations")

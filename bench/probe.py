@@ -11,16 +11,16 @@ import json
 import subprocess
 from typing import Any
 
-from bench.hostview import HostView
-from bench.perfstat import CommandRunner, run_command
-from bench.probe_cpu import probe_cpu
-from bench.probe_kernel import probe_kernel
-from bench.probe_kvm import probe_kvm
-from bench.probe_noise import probe_noise
-from bench.probe_perf import probe_perf
-from bench.verdicts import judge
-from workloads.build import BuildError, build
-from workloads.table import all_variants
+from cetbench.hostview import HostView
+from cetbench.perfstat import CommandRunner, run_command
+from cetbench.probe_cpu import probe_cpu
+from cetbench.probe_kernel import probe_kernel
+from cetbench.probe_kvm import probe_kvm
+from cetbench.probe_noise import probe_noise
+from cetbench.probe_perf import probe_perf
+from cetbench.verdicts import judge
+from cetbench.workloads.build import BuildError, build
+from cetbench.workloads.table import all_variants
 
 PROBE_SCHEMA = 1
 

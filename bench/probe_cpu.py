@@ -5,8 +5,8 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from bench import arch
-from bench.hostview import HostView
+from cetbench import arch
+from cetbench.hostview import HostView
 
 Leaves = dict[tuple[int, int], dict[str, int]]
 

@@ -7,8 +7,8 @@ import shlex
 import struct
 from typing import Any
 
-from bench import arch
-from bench.hostview import HostView
+from cetbench import arch
+from cetbench.hostview import HostView
 
 NT_GNU_BUILD_ID = 3  # elf.h: the note type of a GNU build ID
 CMDLINE_OPTIONS = ("ibt", "nousershstk", "isolcpus", "nohz_full", "mitigations")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import arch
-from bench.hostview import HostView
-from bench.probe_cpu import bit, leaves_from_native
+from cetbench import arch
+from cetbench.hostview import HostView
+from cetbench.probe_cpu import bit, leaves_from_native
 
 # Module names under /sys/module that identify the KVM implementation; only the first two run
 # guests on hardware virtualization (VMX/SVM), so only their timings are hardware timings.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from bench.hostview import HostView
+from cetbench.hostview import HostView
 
 
 def _read(view: HostView, rel: str) -> str | None:

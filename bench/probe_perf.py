@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.hostview import HostView
-from bench.perfstat import SEP, CommandRunner, first_error_line, parse_stat_csv, perf_binary, run_command
+from cetbench.hostview import HostView
+from cetbench.perfstat import SEP, CommandRunner, first_error_line, parse_stat_csv, perf_binary, run_command
 
 PROBE_EVENTS = (
     "cycles",

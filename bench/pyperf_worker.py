@@ -1,4 +1,4 @@
-"""The pyperf program for one variant: `python -m bench.pyperf_worker [pyperf options] --cb-... `.
+"""The pyperf program for one variant: `python -m cetbench.pyperf_worker [pyperf options] --cb-... `.
 
 pyperf runs this module as its master and again as each worker process. Each value is one run of
 the native workload for `loops` ops, and the figure pyperf records is the workload's own self-timed
@@ -15,7 +15,7 @@ from typing import Any
 
 import pyperf
 
-from bench.native import check_cet_state, run_native
+from cetbench.native import check_cet_state, run_native
 
 _OWN_OPTIONS = ("variant", "kind", "cet", "raw", "timeout", "cmd")
 
@@ -40,7 +40,7 @@ def _timed(loops: int, args: argparse.Namespace, cmd: list[str]) -> float:
 
 
 def main() -> None:
-    runner = pyperf.Runner(program_args=("-m", "bench.pyperf_worker"), add_cmdline_args=_forward)
+    runner = pyperf.Runner(program_args=("-m", "cetbench.pyperf_worker"), add_cmdline_args=_forward)
     parser = runner.argparser
     for name in _OWN_OPTIONS:
         parser.add_argument(f"--cb-{name}", required=True, type=float if name == "timeout" else str)

@@ -12,11 +12,11 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from bench.native import check_cet_state, run_native
-from bench.probe import collect
-from bench.verdicts import judge
-from workloads.build import build
-from workloads.table import Variant
+from cetbench.native import check_cet_state, run_native
+from cetbench.probe import collect
+from cetbench.verdicts import judge
+from cetbench.workloads.build import build
+from cetbench.workloads.table import Variant
 
 _elapsed_s = 0.0
 

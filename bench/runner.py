@@ -16,15 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import manifest as mf
-from bench.native import NativeOutcome, check_cet_state, run_native
-from bench.perf_pass import count_variant, events_for, ops_for_pass
-from bench.probe import collect
-from bench.verdicts import judge
-from results.bundle import Bundle, BundleError
-from results.paths import default_runs_dir
-from workloads.build import BuildError, BuiltProgram, build
-from workloads.table import Variant, by_name, select
+from cetbench import manifest as mf
+from cetbench.native import NativeOutcome, check_cet_state, run_native
+from cetbench.perf_pass import count_variant, events_for, ops_for_pass
+from cetbench.probe import collect
+from cetbench.results.bundle import Bundle, BundleError
+from cetbench.results.paths import default_runs_dir
+from cetbench.verdicts import judge
+from cetbench.workloads.build import BuildError, BuiltProgram, build
+from cetbench.workloads.table import Variant, by_name, select
 
 QUICK_PYPERF = ("--processes", "6", "--values", "2", "--warmups", "1", "--min-time", "0.02")
 DEFAULT_PYPERF = ("--processes", "20", "--values", "3", "--warmups", "1", "--min-time", "0.1")
@@ -138,7 +138,7 @@ def _run_pyperf(bundle: Bundle, variant: Variant, cmd: list[str], opts: RunOptio
         stale.unlink(missing_ok=True)
     pyperf_args = opts.pyperf_args or (QUICK_PYPERF if opts.quick else DEFAULT_PYPERF)
     per_call = max(30.0, opts.variant_timeout() / 4)
-    argv = [sys.executable, "-m", "bench.pyperf_worker", *pyperf_args, "--quiet", "--output", str(partial),
+    argv = [sys.executable, "-m", "cetbench.pyperf_worker", *pyperf_args, "--quiet", "--output", str(partial),
             "--cb-variant", variant.name, "--cb-kind", variant.workload.kind, "--cb-cet", variant.cet,
             "--cb-raw", str(raw), "--cb-timeout", str(per_call), "--cb-cmd", json.dumps(cmd)]
     try:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-import results
-from workloads.table import WORKLOADS
+from cetbench import results
+from cetbench.workloads.table import WORKLOADS
 
 
 class SelectionError(Exception):

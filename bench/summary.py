@@ -9,7 +9,7 @@ from typing import Any
 
 import pyperf
 
-from bench.perf_pass import key_event_per_op
+from cetbench.perf_pass import key_event_per_op
 
 EMULATED_NOTE = "emulated KVM: not a hardware timing"
 

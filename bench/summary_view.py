@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bench.summary import EMULATED_NOTE
+from cetbench.summary import EMULATED_NOTE
 
 STATUS_STYLE = {"measured": "green", "unsupported": "yellow", "failed": "red", "pending": "dim"}
 

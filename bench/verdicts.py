@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bench import arch
-from workloads.table import Variant
+from cetbench import arch
+from cetbench.workloads.table import Variant
 
 
 @dataclass(frozen=True)

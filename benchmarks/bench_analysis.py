@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
-from analysis.compare import compare
-from analysis.synthetic import make_samples
-from analysis.trend import trend
+from cetbench.analysis.compare import compare
+from cetbench.analysis.trend import trend
+from tests.support.synthetic import make_samples
 
 HOST = [("host.syscall", 100e-9), ("host.pipe", 2.5e-6), ("host.signal", 1.2e-6)]
 GUEST = [("guest.vmexit.cpuid", 1.1e-6), ("guest.vmexit.pio", 2.0e-6),

@@ -28,10 +28,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
-from results.bundle import slug
-from results.ingest import ingest_paths
-from results.query import load
-from results.store import open_store
+from cetbench.results.bundle import slug
+from cetbench.results.ingest import ingest_paths
+from cetbench.results.query import load
+from cetbench.results.store import open_store
 
 ITERATIONS = 262_144  # loops per value, as pyperf calibrates for a ~100 ns op
 
@@ -40,7 +40,7 @@ def real_template(workdir: Path) -> Path | None:
     """A bundle from a quick real run on this host, or None if the runner cannot run here."""
     out = workdir / "template"
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "run", "--quick", "--out", str(out)],
+        [sys.executable, "-m", "cetbench", "run", "--quick", "--out", str(out)],
         capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent,
     )
     manifest = out / "manifest.json"

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bench.pytest_frontdoor import host_probe
+from cetbench.pytest_frontdoor import host_probe
 
 
 @pytest.fixture(scope="session")

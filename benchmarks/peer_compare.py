@@ -17,8 +17,8 @@ import statistics
 import subprocess
 import sys
 
-from bench.native import run_native
-from workloads.build import build
+from cetbench.native import run_native
+from cetbench.workloads.build import build
 
 PEERS = {
     # workload program, its op count, the perf bench command doing the same op

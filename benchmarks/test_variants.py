@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from bench.pytest_frontdoor import NativeBatch, native_clock, runnable
-from workloads.table import Variant, all_variants
+from cetbench.pytest_frontdoor import NativeBatch, native_clock, runnable
+from cetbench.workloads.table import Variant, all_variants
 
 OPS = int(os.environ.get("CETBENCH_FRONTDOOR_OPS", "100000"))
 ROUNDS = int(os.environ.get("CETBENCH_FRONTDOOR_ROUNDS", "10"))

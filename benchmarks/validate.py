@@ -46,11 +46,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
-import results
-from analysis.compare import CompareSettings, VariantComparison, Verdict, compare
-from bench.runner import RunOptions, execute
-from results.bundle_reader import cycles_per_op
-from workloads.table import by_name
+from cetbench import results
+from cetbench.analysis.compare import CompareSettings, VariantComparison, Verdict, compare
+from cetbench.results.bundle_reader import cycles_per_op
+from cetbench.runner import RunOptions, execute
+from cetbench.workloads.table import by_name
 
 
 def default_pyperf(processes: int) -> tuple[str, ...]:

@@ -48,4 +48,4 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'results' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"results.{module}"), name)
+    return getattr(importlib.import_module(f"cetbench.results.{module}"), name)

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis.compare import CompareSettings, Verdict, compare, exit_status
-from analysis.errors import HostMismatchError, InvalidValueError, MixedUnitsError
-from analysis.synthetic import frame_from_values
+from cetbench.analysis.compare import CompareSettings, Verdict, compare, exit_status
+from cetbench.analysis.errors import HostMismatchError, InvalidValueError, MixedUnitsError
+from tests.support.synthetic import frame_from_values
 
 FAST = CompareSettings(n_resamples=300)
 
@@ -256,7 +256,7 @@ def test_false_alarm_rate_under_identical_distributions_stays_below_alpha() -> N
 
 
 def test_process_medians_reduce_each_worker_to_one_row_and_keep_unknown_ones_apart() -> None:
-    from analysis.frames import process_medians
+    from cetbench.analysis.frames import process_medians
 
     frame = frame_from_values({"host.syscall[shstk=on]": [1.0, 2.0, 9.0, 10.0, 30.0, 5.0, 6.0]})
     frame["process"] = pd.array([0, 0, 0, 1, 1, None, None], dtype="Int64")

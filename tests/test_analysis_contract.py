@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from analysis.compare import CompareSettings, Verdict, compare
-from analysis.overhead import cet_overhead
-from analysis.trend import trend
-from results.ingest import ingest_paths
-from results.query import load, load_counters
-from results.store import Store, open_store
-from tests.store_support import START, make_bundle, measured
+from cetbench.analysis.compare import CompareSettings, Verdict, compare
+from cetbench.analysis.overhead import cet_overhead
+from cetbench.analysis.trend import trend
+from cetbench.results.ingest import ingest_paths
+from cetbench.results.query import load, load_counters
+from cetbench.results.store import Store, open_store
+from tests.support.store import START, make_bundle, measured
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.errors import AnalysisInputError, InvalidValueError
-from analysis.overhead import cet_overhead
-from analysis.synthetic import CPU_HZ, make_perf, make_samples
+from cetbench.analysis.errors import AnalysisInputError, InvalidValueError
+from cetbench.analysis.overhead import cet_overhead
+from tests.support.synthetic import CPU_HZ, make_perf, make_samples
 
 # true medians: host 100 ns -> 104 ns (+4 %), guest 2.0 us -> 2.2 us (+10 %)
 VARIANTS = (

@@ -11,17 +11,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis.compare import CompareSettings, compare
-from analysis.overhead import cet_overhead
-from analysis.render_json import parse_json, render_json
-from analysis.render_junit import render_junit
-from analysis.render_markdown import render_markdown
-from analysis.render_plot import plot_overhead, plot_trend, render_plots
-from analysis.render_terminal import render_terminal_text
-from analysis.render_text import render_text
-from analysis.report import EMULATED_LABEL, Report
-from analysis.synthetic import frame_from_values, make_perf, make_samples
-from analysis.trend import trend
+from cetbench.analysis.compare import CompareSettings, compare
+from cetbench.analysis.overhead import cet_overhead
+from cetbench.analysis.render_json import parse_json, render_json
+from cetbench.analysis.render_junit import render_junit
+from cetbench.analysis.render_markdown import render_markdown
+from cetbench.analysis.render_plot import plot_overhead, plot_trend, render_plots
+from cetbench.analysis.render_terminal import render_terminal_text
+from cetbench.analysis.render_text import render_text
+from cetbench.analysis.report import EMULATED_LABEL, Report
+from cetbench.analysis.trend import trend
+from tests.support.synthetic import frame_from_values, make_perf, make_samples
 
 REGRESSED = "host.syscall[shstk=on]"
 EMULATED = "guest.vmexit.pio[cet=ibt+shstk]"

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 
-from analysis import stats
+from cetbench.analysis import stats
 
 
 def test_median_ci_covers_true_median_at_nominal_rate() -> None:

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.errors import AnalysisInputError, HostMismatchError, TooFewBuildsError
-from analysis.synthetic import make_samples
-from analysis.trend import kernel_version_key, trend
+from cetbench.analysis.errors import AnalysisInputError, HostMismatchError, TooFewBuildsError
+from cetbench.analysis.trend import kernel_version_key, trend
+from tests.support.synthetic import make_samples
 
 BUILDS = ("6.16", "6.16.1", "6.17-rc1", "6.17-rc2", "6.17", "6.17.1", "6.18-rc1", "6.18")
 ONE = (("host.syscall", "shstk=on", 100e-9, False),)

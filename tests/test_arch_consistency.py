@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bench import arch
+from cetbench import arch
 
 HEADER = Path(__file__).resolve().parent.parent / "workloads/native/cet_arch.h"
 

@@ -20,11 +20,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bench import arch
-from workloads.build import elf_symbols
-from workloads.guest.bochs import image, programs, run
-from workloads.guest.bochs.cdefs import GUEST_DIR, abi, c_constants
-from workloads.guest.bochs.probe import probe_ids, run_probe
+from cetbench import arch
+from cetbench.workloads.build import elf_symbols
+from cetbench.workloads.guest.bochs import image, programs, run
+from cetbench.workloads.guest.bochs.cdefs import GUEST_DIR, abi, c_constants
+from cetbench.workloads.guest.bochs.probe import probe_ids, run_probe
 
 ABI = abi()
 MISSING = run.bochs_missing()

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from analysis.render_json import parse_json
-from analysis.report import EMULATED_LABEL
-from analysis.trend import MIN_BUILDS
+from cetbench.analysis.render_json import parse_json
+from cetbench.analysis.report import EMULATED_LABEL
+from cetbench.analysis.trend import MIN_BUILDS
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +37,7 @@ def cetbench(home: Path, *args: str, store: str | None = None) -> subprocess.Com
     env.update(CETBENCH_HOME=str(home), COLUMNS="120")
     if store is not None:
         env["CETBENCH_STORE"] = store
-    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "cetbench", *args], capture_output=True, text=True, env=env,
                           timeout=300, check=False)
 
 

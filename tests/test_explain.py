@@ -6,12 +6,12 @@ import json
 import subprocess
 import sys
 
-from bench import arch
-from workloads.build import build
+from cetbench import arch
+from cetbench.workloads.build import build
 
 
 def explain(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bench", "explain", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cetbench", "explain", *args], capture_output=True, text=True,
                           timeout=120, check=False)
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-import results
-from bench.probe import collect
-from bench.verdicts import judge
-from workloads.table import by_name
+from cetbench import results
+from cetbench.probe import collect
+from cetbench.verdicts import judge
+from cetbench.workloads.table import by_name
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +41,7 @@ def test_pytest_benchmark_json_ingests_as_variants_in_seconds_per_op(tmp_path: P
     assert set(extra) == ({HOST, GUEST} if guest_runs else {HOST})
 
     store_url = f"sqlite:///{tmp_path / 'store.sqlite'}"
-    ingest = subprocess.run([sys.executable, "-m", "bench", "ingest", str(out), "--store", store_url],
+    ingest = subprocess.run([sys.executable, "-m", "cetbench", "ingest", str(out), "--store", store_url],
                             env=env, capture_output=True, text=True, timeout=120, check=False)
     assert ingest.returncode == 0, ingest.stderr
     assert ingest.stdout.startswith("ingested: ")

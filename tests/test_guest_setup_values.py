@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench import arch
-from tests.vmm_fixtures import build_all, run_vmm
+from cetbench import arch
+from tests.support.vmm import build_all, run_vmm
 
 CONFIGS = ["none", "ibt", "shstk", "ibt+shstk"]
 # SDM vol. 3A 4.5 (4-level paging entries): the bits a shadow-stack leaf is defined by.

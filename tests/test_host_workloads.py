@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from workloads.build import build
+from cetbench.workloads.build import build
 
 PROGRAMS = ("host_syscall", "host_ctxswitch", "host_signal")
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from bench import perf_kvm
-from bench.perf_pass import count_variant, events_for, key_event_per_op, ops_for_pass, rejected_event, run_group
-from bench.perfstat import perf_binary
-from workloads import table
-from workloads.build import BuildError, build
+from cetbench import perf_kvm
+from cetbench.perf_pass import count_variant, events_for, key_event_per_op, ops_for_pass, rejected_event, run_group
+from cetbench.perfstat import perf_binary
+from cetbench.workloads import table
+from cetbench.workloads.build import BuildError, build
 
 PERF = perf_binary()
 needs_perf = pytest.mark.skipif(PERF is None, reason="perf is not installed here (Debian: linux-perf)")
@@ -376,7 +376,7 @@ def guest_cmd(variant_name: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def kvm_impl() -> str | None:
-    from bench.probe import collect
+    from cetbench.probe import collect
 
     impl: str | None = collect()["kvm"].get("implementation")
     return impl

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.hostview import HostView
-from bench.perfstat import SEP
-from bench.probe import collect
-from bench.verdicts import judge
-from tests.hostfixtures import HOSTS
-from workloads.table import GUEST_CET_CONFIGS, Variant, Workload
+from cetbench.hostview import HostView
+from cetbench.perfstat import SEP
+from cetbench.probe import collect
+from cetbench.verdicts import judge
+from cetbench.workloads.table import GUEST_CET_CONFIGS, Variant, Workload
+from tests.support.hostfixtures import HOSTS
 
 GUEST = Workload("guest.vmexit.cpuid", "guest", "cetbench-vmm", ("--workload", "cpuid"), "cpuid", (), "")
 

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from bench.probe import collect
-from tests import independent
+from cetbench.probe import collect
+from tests.support import independent
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_kvm_section_matches_the_ioctl(doc: dict) -> None:
 
 
 def test_probe_json_command_prints_valid_json() -> None:
-    proc = subprocess.run([sys.executable, "-m", "bench", "probe", "--json"], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "cetbench", "probe", "--json"], capture_output=True, text=True,
                           timeout=120, check=True)
     parsed = json.loads(proc.stdout)
     assert {"cpu", "kernel", "kvm", "perf", "noise", "variants"} <= set(parsed)

@@ -14,10 +14,10 @@ from pathlib import Path
 import pyperf
 import pytest
 
-from bench import runner, verdicts
-from bench.runner import RunError, RunOptions, execute
-from workloads import table
-from workloads.table import Workload
+from cetbench import runner, verdicts
+from cetbench.runner import RunError, RunOptions, execute
+from cetbench.workloads import table
+from cetbench.workloads.table import Workload
 
 FAST_PYPERF = ("--processes", "1", "--values", "2", "--warmups", "0", "--loops", "1000")
 SLOW_PYPERF = ("--processes", "6", "--values", "3", "--warmups", "1", "--loops", "30000")
@@ -110,7 +110,7 @@ def test_bad_input_is_refused_in_one_line(isolated_data: Path) -> None:
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "cetbench", *args], capture_output=True, text=True, env=env,
                           timeout=300, check=False)
 
 
@@ -118,7 +118,7 @@ def test_sigkill_midway_then_resume_completes_without_touching_measured(isolated
     env = {**os.environ, "CETBENCH_HOME": str(isolated_data / "home"), "COLUMNS": "120"}
     out = isolated_data / "killed"
     pyperf_opts = [f"--pyperf-arg={a}" for a in SLOW_PYPERF]
-    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--only", "host.*[shstk=off]", "--out", str(out),
+    proc = subprocess.Popen([sys.executable, "-m", "cetbench", "run", "--only", "host.*[shstk=off]", "--out", str(out),
                              *pyperf_opts], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     manifest = out / "manifest.json"

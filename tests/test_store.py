@@ -11,14 +11,14 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-import results
-from results import schema
-from results.errors import RunNotFound, StoreError, StoreSchemaTooNew
-from results.ingest import ingest_paths
-from results.query import COLUMNS, load, load_counters, load_statuses
-from results.runs import good_baseline_runs, list_runs, mark_good, newest_good_run
-from results.store import Store, default_store_path, open_store
-from tests.store_support import (
+from cetbench import results
+from cetbench.results import schema
+from cetbench.results.errors import RunNotFound, StoreError, StoreSchemaTooNew
+from cetbench.results.ingest import ingest_paths
+from cetbench.results.query import COLUMNS, load, load_counters, load_statuses
+from cetbench.results.runs import good_baseline_runs, list_runs, mark_good, newest_good_run
+from cetbench.results.store import Store, default_store_path, open_store
+from tests.support.store import (
     START,
     VariantSpec,
     make_bundle,

@@ -16,12 +16,12 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from results.errors import StoreError, StoreUnavailable
-from results.ingest import ingest_paths
-from results.query import load
-from results.runs import list_runs
-from results.store import open_store
-from tests.store_support import (
+from cetbench.results.errors import StoreError, StoreUnavailable
+from cetbench.results.ingest import ingest_paths
+from cetbench.results.query import load
+from cetbench.results.runs import list_runs
+from cetbench.results.store import open_store
+from tests.support.store import (
     REPO,
     make_bundles,
     pg_base_url,
@@ -42,7 +42,7 @@ def _worker(url: str, paths: list[Path], tmp: Path, name: str, *extra: str) -> s
     listing = tmp / f"{name}.txt"
     listing.write_text("\n".join(str(p) for p in paths))
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.store_worker", url, str(listing), *extra],
+        [sys.executable, "-m", "tests.support.store_worker", url, str(listing), *extra],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import pyperf
 import pytest
 
-from results.bundle_reader import cycles_per_op
-from results.ingest import ingest_paths
-from results.query import load
-from results.runs import list_runs
-from results.store import Store
-from tests.store_support import (
+from cetbench.results.bundle_reader import cycles_per_op
+from cetbench.results.ingest import ingest_paths
+from cetbench.results.query import load
+from cetbench.results.runs import list_runs
+from cetbench.results.store import Store
+from tests.support.store import (
     make_bundle,
     pg_url,  # noqa: F401  (fixture)
     standard_variants,

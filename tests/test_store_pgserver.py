@@ -1,4 +1,4 @@
-"""The throwaway PostgreSQL server tool (results.pgserver) starts, serves, stops and cleans up."""
+"""The throwaway PostgreSQL server tool (tests.support.pgserver) starts, serves, stops and cleans up."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from results import pgserver
-from tests.store_support import REPO
+from tests.support import pgserver
+from tests.support.store import REPO
 
 needs_binaries = pytest.mark.skipif(
     pgserver.find_bindir() is None, reason="PostgreSQL binaries not installed (tools/install-postgresql)"
@@ -30,7 +30,7 @@ sys.exit(7)
 @needs_binaries
 def test_run_gives_the_command_a_server_then_removes_it() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "results.pgserver", "run", "--", sys.executable, "-c", CHILD],
+        [sys.executable, "-m", "tests.support.pgserver", "run", "--", sys.executable, "-c", CHILD],
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )
 
@@ -44,7 +44,7 @@ def test_run_gives_the_command_a_server_then_removes_it() -> None:
 def test_start_and_stop_by_directory() -> None:
     # Not under tmp_path: as root the server runs as `postgres`, which cannot enter pytest's 0700 dirs.
     root = Path(tempfile.gettempdir()) / f"cetbench-pg-test-{uuid.uuid4().hex[:8]}"
-    started = subprocess.run([sys.executable, "-m", "results.pgserver", "start", "--dir", str(root)],
+    started = subprocess.run([sys.executable, "-m", "tests.support.pgserver", "start", "--dir", str(root)],
                              cwd=REPO, capture_output=True, text=True, timeout=300)
     assert started.returncode == 0, started.stderr
     url = started.stdout.strip()
@@ -52,7 +52,7 @@ def test_start_and_stop_by_directory() -> None:
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT current_database()").fetchone() == ("cetbench",)
     finally:
-        stopped = subprocess.run([sys.executable, "-m", "results.pgserver", "stop", "--dir", str(root)],
+        stopped = subprocess.run([sys.executable, "-m", "tests.support.pgserver", "stop", "--dir", str(root)],
                                  cwd=REPO, capture_output=True, text=True, timeout=300)
     assert stopped.returncode == 0, stopped.stderr
     assert not root.exists()

@@ -11,9 +11,9 @@ import os
 
 import pytest
 
-from tests import independent
-from tests.vmm_fixtures import build_all, kvm_usable, result_stub_guest, run_vmm
-from workloads.guest.bochs.cdefs import abi
+from cetbench.workloads.guest.bochs.cdefs import abi
+from tests.support import independent
+from tests.support.vmm import build_all, kvm_usable, result_stub_guest, run_vmm
 
 pytestmark = pytest.mark.skipif(kvm_usable() is not None, reason=str(kvm_usable()))
 

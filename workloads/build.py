@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from workloads.recipes import RECIPES, Recipe
+from cetbench.workloads.recipes import RECIPES, Recipe
 
 WORKLOADS_DIR = Path(__file__).resolve().parent
 

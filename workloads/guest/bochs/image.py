@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import struct
 
-from workloads.guest.bochs.cdefs import abi
-from workloads.guest.bochs.programs import SECTOR, boot_sector
+from cetbench.workloads.guest.bochs.cdefs import abi
+from cetbench.workloads.guest.bochs.programs import SECTOR, boot_sector
 
 FLOPPY_BYTES = 1474560  # 80 cylinders x 2 heads x 18 sectors x 512
 # boot.S stages the image at 0x10000 below 1 MiB and must stay clear of the EBDA (~0x9FC00).

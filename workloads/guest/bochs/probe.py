@@ -1,6 +1,6 @@
 """Run the test-only CET capability probe (cet_probe.c) under bochs and parse what it reports.
 
-`python -m workloads.guest.bochs.probe` prints every probe's report: which CET instructions, MSRs and
+`python -m cetbench.workloads.guest.bochs.probe` prints every probe's report: which CET instructions, MSRs and
 states the emulated CPU implements, and what it gets wrong.
 """
 
@@ -11,9 +11,9 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from workloads.guest.bochs.cdefs import c_constants
-from workloads.guest.bochs.programs import BOCHS_DIR, cet_probe_image
-from workloads.guest.bochs.run import BochsRun, guest_text, run_guest
+from cetbench.workloads.guest.bochs.cdefs import c_constants
+from cetbench.workloads.guest.bochs.programs import BOCHS_DIR, cet_probe_image
+from cetbench.workloads.guest.bochs.run import BochsRun, guest_text, run_guest
 
 END_TAG = "CETBENCH-PROBE-END"
 

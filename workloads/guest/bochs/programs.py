@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from workloads.build import build, cache_root, elf_symbols
-from workloads.guest.bochs.cdefs import GUEST_DIR, abi
+from cetbench.workloads.build import build, cache_root, elf_symbols
+from cetbench.workloads.guest.bochs.cdefs import GUEST_DIR, abi
 
 BOCHS_DIR = Path(__file__).resolve().parent
 SECTOR = 512

@@ -19,8 +19,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from workloads.guest.bochs.cdefs import abi
-from workloads.guest.bochs.image import floppy_image, params_bytes
+from cetbench.workloads.guest.bochs.cdefs import abi
+from cetbench.workloads.guest.bochs.image import floppy_image, params_bytes
 
 BOCHS_SHARE = Path(os.environ.get("BXSHARE", "/usr/share/bochs"))
 ROM_IMAGE = BOCHS_SHARE / "BIOS-bochs-latest"

@@ -1,6 +1,6 @@
 """Subprocess for the store fault tests: ingest the bundles listed in a file, print a JSON summary.
 
-    python -m tests.store_worker URL LIST_FILE [--hang-at N --marker FILE]
+    python -m tests.support.store_worker URL LIST_FILE [--hang-at N --marker FILE]
 
 With --hang-at N the worker stops for good inside the transaction of its N-th new run (rows
 written, not committed) after creating MARKER, so a test can SIGKILL it at exactly that point.
@@ -15,8 +15,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from results import ingest
-from results.store import open_store
+from cetbench.results import ingest
+from cetbench.results.store import open_store
 
 
 def _hang_at(n: int, marker: Path) -> None:

@@ -1,9 +1,9 @@
 """A throwaway PostgreSQL server for tests: install it, start it on loopback, stop and remove it.
 
-    python -m results.pgserver install           # apt-get install postgresql if missing (root + apt)
-    python -m results.pgserver start [--dir D]   # prints the server's URL; state kept in D
-    python -m results.pgserver stop --dir D      # stops the server and removes D
-    python -m results.pgserver run -- CMD ...    # start, run CMD with CETBENCH_PG_URL set, stop
+    python -m tests.support.pgserver install           # apt-get install postgresql if missing (root + apt)
+    python -m tests.support.pgserver start [--dir D]   # prints the server's URL; state kept in D
+    python -m tests.support.pgserver stop --dir D      # stops the server and removes D
+    python -m tests.support.pgserver run -- CMD ...    # start, run CMD with CETBENCH_PG_URL set, stop
 
 The cluster lives in a temporary directory, listens on 127.0.0.1 only, on a free port, with
 fsync off (nothing in it is worth keeping). Its owner role `cetbench` connects without a
@@ -120,7 +120,7 @@ class PgServer:
         bindir = bindir or find_bindir()
         if bindir is None:
             raise PgServerError(
-                "PostgreSQL binaries (initdb, pg_ctl) not found: run `python -m results.pgserver "
+                "PostgreSQL binaries (initdb, pg_ctl) not found: run `python -m tests.support.pgserver "
                 "install` or set CETBENCH_PG_BINDIR"
             )
         root = Path(tempfile.mkdtemp(prefix="cetbench-pg-")) if root is None else root.absolute()
@@ -234,7 +234,7 @@ def _with_server(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m results.pgserver", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tests.support.pgserver", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="action", required=True)
     sub.add_parser("install", help="install PostgreSQL from the distribution's packages if missing")

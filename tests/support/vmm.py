@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from workloads.build import build
+from cetbench.workloads.build import build
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ _STUB_FLAGS = "-O2 -Wall -Werror -ffreestanding -fno-pic -mno-red-zone -mgeneral
 def result_stub_guest(out_dir: Path, detail: str = "", **fields: int) -> Path:
     """A flat guest image (linked by the guest's own linker script) whose struct guest_result holds
     `fields` (any of _STUB_FIELDS, 0 when not given) and `detail`."""
-    workloads = Path(__file__).resolve().parent.parent / "workloads"
+    workloads = Path(__file__).resolve().parents[2] / "workloads"
     src, elf, flat = out_dir / "stub.c", out_dir / "stub.elf", out_dir / "stub.bin"
     src.write_text(_RESULT_STUB)
     defines = [f"-DSTUB_{k.upper()}={fields.get(k, 0)}" for k in _STUB_FIELDS]

@@ -3,7 +3,7 @@
 Bundles follow docs/bundle-format.md; their pyperf files are written with pyperf's own API.
 
 The PostgreSQL store comes from $CETBENCH_PG_URL, else from a throwaway server this module
-starts (results.pgserver) once per test process and stops at exit. Each test gets a database of
+starts (tests.support.pgserver) once per test process and stops at exit. Each test gets a database of
 its own schema. Without a server the PostgreSQL cases skip, saying why; under CI (CI=true) or with
 CETBENCH_REQUIRE_PG=1 they fail instead, so a CI run cannot pass while silently skipping them.
 """
@@ -26,11 +26,11 @@ import pyperf
 import pytest
 from sqlalchemy.engine import make_url
 
-from results.bundle import slug
-from results.pgserver import ENV_URL, PgServer, PgServerError
-from results.store import Store, open_store
+from cetbench.results.bundle import slug
+from cetbench.results.store import Store, open_store
+from tests.support.pgserver import ENV_URL, PgServer, PgServerError
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 START = dt.datetime(2026, 11, 25, 4, 34, tzinfo=dt.UTC)
 
 
@@ -259,7 +259,7 @@ def store(store_url: str) -> Iterator[Store]:
 def table_counts(store: Store) -> dict[str, int]:
     import sqlalchemy as sa
 
-    from results import schema
+    from cetbench.results import schema
 
     with store.read() as conn:
         return {
