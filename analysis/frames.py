@@ -29,10 +29,6 @@ REQUIRED_COLUMNS = (
     "emulated",
 )
 
-#: The CET-off configuration each axis is measured against: host variants toggle the user shadow
-#: stack, guest variants toggle what CET the guest is offered.
-OFF_PARTNER_BY_AXIS = {"shstk": "shstk=off", "cet": "cet=none"}
-
 #: Name of the derived kernel-identity column added by :func:`with_kernel_column`.
 KERNEL = "kernel"
 
@@ -41,13 +37,6 @@ def require_columns(frame: pd.DataFrame, what: str, columns: Iterable[str] = REQ
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise AnalysisInputError(f"{what}: missing column(s) {', '.join(missing)}")
-
-
-def off_partner(cet: str) -> str | None:
-    """The CET-off configuration a configuration is compared with (None if it is itself off)."""
-    axis = cet.split("=", 1)[0]
-    partner = OFF_PARTNER_BY_AXIS.get(axis)
-    return None if partner is None or partner == cet else partner
 
 
 def validate_samples(frames: dict[str, pd.DataFrame]) -> str | None:

@@ -20,12 +20,12 @@ from cetbench.analysis import stats
 from cetbench.analysis.errors import AnalysisInputError
 from cetbench.analysis.frames import (
     KERNEL,
-    off_partner,
     process_medians,
     require_columns,
     validate_samples,
     with_kernel_column,
 )
+from cetbench.workloads.variants import parse
 
 PERF_COLUMNS = ("run_id", "variant", "event", "per_op", "state")
 
@@ -88,6 +88,15 @@ class OverheadResult:
     seed: int
     n_resamples: int
 
+    @property
+    def why_empty(self) -> str | None:
+        """Why there is no row, or None when there are rows."""
+        if self.rows:
+            return None
+        if self.unpaired:
+            return "no CET-on variant has its CET-off partner measured on the same host and kernel build"
+        return "no CET-on variant was measured"
+
 
 def cet_overhead(
     samples: pd.DataFrame,
@@ -119,9 +128,10 @@ def cet_overhead(
     for (fingerprint, kernel, workload), group in frame.groupby(keys, sort=True, observed=True):
         by_cet = {str(c): g for c, g in group.groupby("cet", sort=True)}
         for cet, on in by_cet.items():
-            partner = off_partner(cet)
-            if partner is None:
+            off_name = parse(f"{workload}[{cet}]", strict=False).off_partner()
+            if off_name is None:
                 continue
+            partner = off_name.config_text
             where = (str(fingerprint), str(kernel), str(workload))
             off = by_cet.get(partner)
             if off is None:

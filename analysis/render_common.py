@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 from cetbench.analysis.compare import CompareResult, VariantComparison
+from cetbench.analysis.figures import NotMeasured, VariantFigure
 from cetbench.analysis.overhead import OverheadResult, OverheadRow
 from cetbench.analysis.report import EMULATED_LABEL, Report
 from cetbench.analysis.stats import MedianShift
@@ -20,6 +21,7 @@ _TIME_UNITS = ((1.0, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns"))
 
 COMPARE_HEADERS = ("baseline", "candidate", "change", "±", "95% CI of change", "p", "verdict")
 OVERHEAD_HEADERS = ("CET off", "CET on", "difference [95% CI]", "ratio [95% CI]", "n on/off")
+VARIANT_HEADERS = ("time/op [95% CI]", "cycles/op", "runs", "processes", "key event per op")
 
 NOISE_LEGEND = "±: 95 % uncertainty of the medians (larger of baseline and candidate)"
 
@@ -37,6 +39,15 @@ def fmt_time_ci(value: float, low: float, high: float) -> str:
     scale, unit = next(((s, u) for s, u in _TIME_UNITS if magnitude >= s), _TIME_UNITS[-1])
     parts = (_sig4(v / scale, True) for v in (value, low, high))
     v, lo, hi = parts
+    return f"{v} [{lo}, {hi}] {unit}"
+
+
+def fmt_time_interval(value: float, low: float | None, high: float | None) -> str:
+    """A time and its interval in one unit: 101.2 [100.8, 101.9] ns (no interval: 101.2 ns)."""
+    if low is None or high is None:
+        return fmt_time(value)
+    scale, unit = next(((s, u) for s, u in _TIME_UNITS if abs(high) >= s), _TIME_UNITS[-1])
+    v, lo, hi = (_sig4(x / scale, False) for x in (value, low, high))
     return f"{v} [{lo}, {hi}] {unit}"
 
 
@@ -65,6 +76,35 @@ def fmt_p(p: float | None) -> str:
 
 def fmt_count(x: float) -> str:
     return f"{x:.4g}"
+
+
+@dataclass(frozen=True)
+class VariantLine:
+    variant: str
+    emulated: bool
+    cells: tuple[str, ...]  # in VARIANT_HEADERS order
+
+
+def variant_lines(figures: tuple[VariantFigure, ...]) -> list[VariantLine]:
+    out = []
+    for f in figures:
+        t = f.time
+        event = "-" if f.key_event is None else (
+            f"{f.key_event}: " + ("not counted" if f.events_per_op is None else f"{f.events_per_op:.3f}"))
+        cells = (fmt_time_interval(t.median, t.low, t.high), "-" if f.cycles is None else f"{f.cycles:,.0f}",
+                 str(f.runs), str(t.n), event)
+        out.append(VariantLine(f.variant, f.emulated, cells))
+    return out
+
+
+def not_measured_lines(groups: tuple[NotMeasured, ...]) -> list[str]:
+    """One line per reason: `unsupported (kernel): <reason>: variant, variant`."""
+    return [f"{g.status}" + (f" ({g.refused_by})" if g.refused_by else "") + f": {g.reason or 'no reason given'}: "
+            + ", ".join(g.variants) for g in groups]
+
+
+def overhead_empty_line(result: OverheadResult) -> str | None:
+    return None if result.why_empty is None else f"no CET overhead to show: {result.why_empty}"
 
 
 @dataclass(frozen=True)

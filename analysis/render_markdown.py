@@ -10,11 +10,15 @@ from cetbench.analysis.render_common import (
     COMPARE_HEADERS,
     NOISE_LEGEND,
     OVERHEAD_HEADERS,
+    VARIANT_HEADERS,
     compare_lines,
     compare_summary,
+    not_measured_lines,
+    overhead_empty_line,
     overhead_lines,
     trend_lines,
     trend_summary,
+    variant_lines,
 )
 from cetbench.analysis.report import EMULATED_LABEL, Report
 
@@ -40,6 +44,11 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 def render_markdown(report: Report) -> str:
     lines = [f"# {escape(report.title)}"]
+    if report.variants is not None:
+        lines += ["", "## Variants measured", ""]
+        lines += _table(("variant", *VARIANT_HEADERS),
+                        [(_label(v.variant, v.emulated), *(escape(c) for c in v.cells))
+                         for v in variant_lines(report.variants)])
     if report.comparison is not None:
         lines += ["", "## A/B comparison", ""]
         lines += [f"- {escape(s)}" for s in compare_summary(report.comparison)]
@@ -53,7 +62,8 @@ def render_markdown(report: Report) -> str:
     if report.overhead is not None:
         lines += ["", "## CET overhead", "", "CET-on against CET-off, 95 % percentile bootstrap CI.", ""]
         rows_o = overhead_lines(report.overhead)
-        lines += _table(
+        empty = overhead_empty_line(report.overhead)
+        lines += [escape(empty)] if empty else _table(
             ("kernel", "workload and configuration", *OVERHEAD_HEADERS, "cycles, perf events"),
             [
                 (escape(r.kernel), _label(r.title, r.emulated), *(escape(c) for c in r.cells),
@@ -75,6 +85,9 @@ def render_markdown(report: Report) -> str:
                 [(escape(t.build), escape(t.median), escape(t.noise), escape(t.change or ""))
                  for t in trend_lines(series)],
             )
+    if report.not_measured:
+        lines += ["", "## Not measured (no numbers)", ""]
+        lines += [f"- {escape(x)}" for x in not_measured_lines(report.not_measured)]
     if report.any_emulated:
         lines += ["", f"*{EMULATED_LABEL}*: rows so marked were measured on software KVM."]
     return "\n".join(lines) + "\n"

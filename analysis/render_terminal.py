@@ -16,11 +16,15 @@ from cetbench.analysis.render_common import (
     COMPARE_HEADERS,
     NOISE_LEGEND,
     OVERHEAD_HEADERS,
+    VARIANT_HEADERS,
     compare_lines,
     compare_summary,
+    not_measured_lines,
+    overhead_empty_line,
     overhead_lines,
     trend_lines,
     trend_summary,
+    variant_lines,
 )
 from cetbench.analysis.report import EMULATED_LABEL, Report
 
@@ -36,6 +40,14 @@ def _name(name: str, emulated: bool) -> Text:
 
 def build_renderable(report: Report) -> RenderableType:
     parts: list[RenderableType] = [Text(report.title, style="bold")]
+    if report.variants is not None:
+        table = Table(title="variants measured")
+        table.add_column("variant", no_wrap=True)
+        for header in VARIANT_HEADERS:
+            table.add_column(Text(header), justify="left" if header == VARIANT_HEADERS[-1] else "right")
+        for v in variant_lines(report.variants):
+            table.add_row(_name(v.variant, v.emulated), *(Text(c) for c in v.cells))
+        parts.append(table)
     if report.comparison is not None:
         parts += [Text(line) for line in compare_summary(report.comparison)]
         table = Table(title="A/B comparison", show_lines=False)
@@ -51,13 +63,17 @@ def build_renderable(report: Report) -> RenderableType:
         parts += [Text(f"{r.variant}: {r.reason}", style="dim") for r in rows if r.reason]
         parts.append(Text(NOISE_LEGEND, style="dim"))
     if report.overhead is not None:
+        empty = overhead_empty_line(report.overhead)
+        if empty:
+            parts.append(Text(empty))
         table = Table(title="CET overhead (CET-on against CET-off, 95 % bootstrap CI)")
         for header in ("kernel", "workload / configuration", *OVERHEAD_HEADERS, "cycles, events"):
             table.add_column(Text(header))
         for o in overhead_lines(report.overhead):
             extra = "\n".join(([o.cycles] if o.cycles else []) + list(o.events))
             table.add_row(Text(o.kernel), _name(o.title, o.emulated), *(Text(c) for c in o.cells), Text(extra))
-        parts.append(table)
+        if not empty:
+            parts.append(table)
         parts += [Text(f"not compared: {m.variant} on {m.kernel}: {m.reason}", style="dim")
                   for m in report.overhead.unpaired]
     if report.trend is not None:
@@ -72,12 +88,15 @@ def build_renderable(report: Report) -> RenderableType:
             parts.append(table)
             if series.note:
                 parts.append(Text(series.note, style="yellow"))
+    if report.not_measured:
+        parts.append(Text("not measured (no numbers):", style="bold"))
+        parts += [Text(line, style="yellow") for line in not_measured_lines(report.not_measured)]
     return Group(*parts)
 
 
-def render_terminal(report: Report, console: Console | None = None) -> None:
-    """Print the report on ``console`` (a new stdout console by default)."""
-    (console or Console()).print(build_renderable(report))
+def render_terminal(report: Report, console: Console) -> None:
+    """Print the report on ``console``."""
+    console.print(build_renderable(report))
 
 
 def render_terminal_text(report: Report, width: int = 120) -> str:

@@ -15,9 +15,12 @@ from cetbench.analysis.render_common import (
     compare_lines,
     compare_summary,
     emulated_note,
+    not_measured_lines,
+    overhead_empty_line,
     overhead_lines,
     trend_lines,
     trend_summary,
+    variant_lines,
 )
 from cetbench.analysis.report import EMULATED_LABEL, Report
 
@@ -27,6 +30,13 @@ INDENT = "  "
 
 def render_text(report: Report) -> str:
     lines = [report.title, "=" * min(len(report.title), WIDTH)]
+    if report.variants is not None:
+        lines += ["", "Variants measured", "-" * 17]
+        for v in variant_lines(report.variants):
+            time, cycles, runs, processes, event = v.cells
+            lines += [*_name_lines(v.variant, v.emulated),
+                      f"{INDENT}time/op {time}, cycles/op {cycles}, runs {runs}, processes {processes}",
+                      f"{INDENT}{event}"]
     if report.comparison is not None:
         lines += ["", "A/B comparison", "-" * 14]
         lines += compare_summary(report.comparison)
@@ -42,6 +52,8 @@ def render_text(report: Report) -> str:
         lines += _overhead(report)
     if report.trend is not None:
         lines += ["", "Trend", "-" * 5, *trend_summary(report.trend), *_trend(report)]
+    if report.not_measured:
+        lines += ["", "Not measured (no numbers)", "-" * 25, *not_measured_lines(report.not_measured)]
     note = emulated_note(report)
     if note:
         lines += ["", note]
@@ -88,7 +100,8 @@ def _table(rows: Sequence[tuple[str, bool, Sequence[str]]], headers: Sequence[st
 
 def _overhead(report: Report) -> list[str]:
     assert report.overhead is not None
-    out: list[str] = []
+    empty = overhead_empty_line(report.overhead)
+    out: list[str] = [empty] if empty else []
     kernel = None
     for row in overhead_lines(report.overhead):
         if row.kernel != kernel:

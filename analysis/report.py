@@ -15,6 +15,7 @@ from enum import Enum
 from typing import Any
 
 from cetbench.analysis.compare import CompareResult, VariantComparison
+from cetbench.analysis.figures import NotMeasured, VariantFigure
 from cetbench.analysis.overhead import EventCost, OverheadResult
 from cetbench.analysis.trend import ChangePoint, TrendResult
 
@@ -27,9 +28,13 @@ SCHEMA = "cetbench-report/1"
 @dataclass(frozen=True)
 class Report:
     title: str = "cetbench report"
+    #: Each measured variant's own figures (a run's summary).
+    variants: tuple[VariantFigure, ...] | None = None
     comparison: CompareResult | None = None
     overhead: OverheadResult | None = None
     trend: TrendResult | None = None
+    #: Variants of the runs behind the report that carry no numbers, grouped by reason.
+    not_measured: tuple[NotMeasured, ...] = ()
 
     @property
     def any_emulated(self) -> bool:
@@ -37,6 +42,8 @@ class Report:
 
 
 def _emulated_flags(report: Report) -> typing.Iterator[bool]:
+    if report.variants:
+        yield from (v.emulated for v in report.variants)
     if report.comparison:
         yield from (v.emulated for v in report.comparison.variants)
     if report.overhead:
@@ -50,6 +57,7 @@ _DERIVED: dict[type, tuple[str, ...]] = {
     VariantComparison: ("change",),
     ChangePoint: ("magnitude", "direction"),
     EventCost: ("delta_per_op",),
+    OverheadResult: ("why_empty",),
 }
 
 def report_to_dict(report: Report) -> dict[str, Any]:

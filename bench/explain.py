@@ -12,7 +12,9 @@ import subprocess
 from typing import Any
 
 from cetbench import arch
-from cetbench.verdicts import judge
+from cetbench.facts import HostFacts
+from cetbench.native import GUEST_IMAGE
+from cetbench.plan import decide
 from cetbench.workloads.build import build, elf_symbols
 from cetbench.workloads.table import Variant
 
@@ -39,7 +41,7 @@ def explain_host(variant: Variant) -> dict[str, Any]:
 
 
 def explain_guest(variant: Variant, vendor: str | None) -> dict[str, Any]:
-    vmm, guest = build("cetbench-vmm"), build("cetbench-guest")
+    vmm, guest = build(variant.workload.program), build(GUEST_IMAGE)
     cmd = [str(vmm.path), "--explain", *variant.native_args(), "--guest", str(guest.path)]
     if vendor:
         cmd += ["--vendor", vendor]
@@ -56,10 +58,11 @@ def explain_guest(variant: Variant, vendor: str | None) -> dict[str, Any]:
     return {"variant": variant.name, **doc}
 
 
-def explain(variant: Variant, probe: dict[str, Any], vendor: str | None = None) -> dict[str, Any]:
-    doc = explain_host(variant) if variant.workload.kind == "host" else explain_guest(variant, vendor)
-    verdict = judge(variant, probe)
-    doc["on_this_host"] = {"runnable": verdict.runnable, "reason": verdict.reason, "refused_by": verdict.refused_by}
+def explain(variant: Variant, facts: HostFacts, vendor: str | None = None) -> dict[str, Any]:
+    doc = explain_host(variant) if variant.workload.guest is None else explain_guest(variant, vendor)
+    decision = decide(variant, facts)
+    doc["on_this_host"] = {"runnable": decision.runnable, "reason": decision.reason,
+                           "refused_by": decision.refused_by}
     return doc
 
 

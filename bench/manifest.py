@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cetbench import __version__
+from cetbench.facts import HostFacts
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -26,24 +27,24 @@ def new_run_id() -> str:
     return f"{stamp}-{host}-{secrets.token_hex(3)}"
 
 
-def host_section(probe: dict[str, Any]) -> dict[str, Any]:
-    cpu = probe["cpu"]
-    ident = "|".join(str(cpu.get(k)) for k in ("vendor", "family", "model", "stepping", "model_name"))
+def host_section(facts: HostFacts) -> dict[str, Any]:
+    cpu = facts.cpu
+    ident = "|".join(str(v) for v in (cpu.vendor, cpu.family, cpu.model, cpu.stepping, cpu.model_name))
     return {
         "hostname": socket.gethostname(),
-        "cpu_vendor": cpu.get("vendor"),
-        "cpu_model_name": cpu.get("model_name"),
-        "cpu_family": cpu.get("family"),
-        "cpu_model": cpu.get("model"),
-        "cpu_stepping": cpu.get("stepping"),
-        "microcode": cpu.get("microcode"),
+        "cpu_vendor": cpu.vendor,
+        "cpu_model_name": cpu.model_name,
+        "cpu_family": cpu.family,
+        "cpu_model": cpu.model,
+        "cpu_stepping": cpu.stepping,
+        "microcode": cpu.microcode,
         "fingerprint": hashlib.sha256(ident.encode()).hexdigest()[:16],
     }
 
 
-def kernel_section(probe: dict[str, Any], label: str | None) -> dict[str, Any]:
-    k = probe["kernel"]
-    return {"release": k["release"], "version": k["version"], "build_id": k["build_id"], "label": label}
+def kernel_section(facts: HostFacts, label: str | None) -> dict[str, Any]:
+    k = facts.kernel
+    return {"release": k.release, "version": k.version, "build_id": k.build_id, "label": label}
 
 
 def suite_section() -> dict[str, Any]:
@@ -55,6 +56,5 @@ def suite_section() -> dict[str, Any]:
     return {"version": __version__, "git_commit": commit}
 
 
-def kvm_section(probe: dict[str, Any]) -> dict[str, Any]:
-    kvm = probe["kvm"]
-    return {"implementation": kvm.get("implementation"), "hardware": kvm.get("hardware")}
+def kvm_section(facts: HostFacts) -> dict[str, Any]:
+    return {"implementation": facts.kvm.implementation, "hardware": facts.kvm.hardware}

@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cetbench import arch
+from cetbench.workloads.build import BuildError, BuiltProgram, build
+from cetbench.workloads.table import Variant
+
+GUEST_IMAGE = "cetbench-guest"  # the recipe of the image every guest workload boots
 
 
 @dataclass(frozen=True)
@@ -76,18 +80,45 @@ def run_native(cmd: Sequence[str], timeout: float) -> NativeOutcome:
     return NativeOutcome("failed", record or {}, _describe_failure(code, record, stderr))
 
 
-def check_cet_state(record: dict[str, Any], kind: str, cet: str) -> str | None:
-    """Why a measured record does not show the CET state the variant names, or None if it does.
-    A CET-on figure taken with CET off would be a lie; so would an off figure with CET on."""
-    value = cet.split("=", 1)[1]
-    if kind == "host":
-        observed = record.get("shstk")
-        if observed != value:
-            return f"workload ran with shstk={observed} although the variant asks shstk={value}"
-        return None
-    observed = record.get("cet_active", record.get("cet"))
-    if observed is None:
-        return "guest did not report its CET state"
-    if observed != value:
-        return f"guest ran with cet={observed} although the variant asks cet={value}"
-    return None
+class Programs:
+    """The native programs of a run, each built once (a build failure is remembered and given as the
+    reason of every variant that needs that program)."""
+
+    def __init__(self) -> None:
+        self._built: dict[str, BuiltProgram | BuildError] = {}
+
+    def get(self, name: str) -> BuiltProgram:
+        if name not in self._built:
+            try:
+                self._built[name] = build(name)
+            except BuildError as exc:
+                self._built[name] = exc
+        found = self._built[name]
+        if isinstance(found, BuildError):
+            raise found
+        return found
+
+    def hashes(self) -> dict[str, str]:
+        """sha256 of every program built so far (recorded in run manifests)."""
+        return {n: b.sha256 for n, b in self._built.items() if isinstance(b, BuiltProgram)}
+
+
+def variant_command(variant: Variant, programs: Programs, cpu: int = 0, inject_cycles: int = 0) -> list[str]:
+    """The native command that runs `variant`, all but `--iterations N`: the one place a variant's
+    command line is written (runner, perf pass and pytest-benchmark front door alike). Raises
+    BuildError when a program cannot be built."""
+    cmd = [str(programs.get(variant.workload.program).path)]
+    if variant.workload.guest is not None:
+        cmd += ["--guest", str(programs.get(GUEST_IMAGE).path)]
+    return [*cmd, *variant.native_args(), "--cpu", str(cpu), "--inject-cycles", str(inject_cycles)]
+
+
+def run_variant_once(variant: Variant, cmd: Sequence[str], iterations: int, timeout: float) -> NativeOutcome:
+    """One run of `cmd` for `iterations` ops; a measured record whose CET state is not the one the
+    variant names is failed, never measured."""
+    outcome = run_native([*cmd, "--iterations", str(iterations)], timeout)
+    if outcome.measured:
+        wrong = variant.id.wrong_state(outcome.record)
+        if wrong:
+            return NativeOutcome("failed", outcome.record, wrong)
+    return outcome

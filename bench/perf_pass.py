@@ -31,36 +31,30 @@ from cetbench.native import last_json_line as workload_record
 from cetbench.perfstat import SEP, first_error_line, parse_stat_csv
 from cetbench.results.bundle import atomic_write_json
 from cetbench.workloads.table import Workload
+from cetbench.workloads.variants import GUEST
 
 SCHEMA = 1
 ALWAYS = ("task-clock", "context-switches", "cpu-migrations")
 # Requested even where the probe found no PMU: the bundle then records "not supported" in perf's words.
 PMU = ("cycles", "instructions")
-FPU_GLOB = "x86_fpu:*"  # the XSAVES/XRSTORS path: x86_fpu_regs_(de)activated, before/after_save, ...
 KVM_EVENTS = ("kvm:kvm_exit", "kvm:kvm_entry", "kvm:kvm_userspace_exit", "kvm:kvm_fpu", "kvm:kvm_pio",
               "kvm:kvm_cpuid")
-WORKLOAD_EVENTS: dict[str, tuple[str, ...]] = {
-    "host.syscall": ("syscalls:sys_enter_getppid", "raw_syscalls:sys_enter"),
-    "host.ctxswitch": (FPU_GLOB,),
-    "host.signal": (FPU_GLOB,),
-    "guest.vmexit.pio": (FPU_GLOB,),
-}
 TIMEOUT_CODE = 124  # as coreutils timeout and bench.perfstat.run_command
 _TIMEOUT_MARK = "timed out after"
 SCOPE = ("whole process tree from exec to exit (perf stat inherits to children): start-up included, "
          "forked peers included")
 
 
-def events_for(workload: Workload, probe: dict[str, Any]) -> list[str]:
+def events_for(workload: Workload, kvm_present: bool = True) -> list[str]:
     """The events to count for `workload`, in a stable order, without duplicates.
 
     The probe's per-event verdicts remove nothing: an event it found not counting is still asked
-    for so each run records that event's state for this run in perf's words. The probe only drops
-    the kvm:* events when the host has no KVM (no kvm module: perf would reject each in turn)."""
-    wanted = [*ALWAYS, *PMU, *workload.key_events, *WORKLOAD_EVENTS.get(workload.name, ())]
-    if workload.kind == "guest":
+    for so each run records that event's state for this run in perf's words. Only the kvm:* events
+    are dropped when the host has no KVM (no kvm module: perf would reject each in turn)."""
+    wanted = [*ALWAYS, *PMU, *workload.key_events, *workload.events]
+    if workload.kind == GUEST:
         wanted += KVM_EVENTS
-    if not probe.get("kvm", {}).get("present", True):
+    if not kvm_present:
         wanted = [e for e in wanted if not e.startswith("kvm:")]
     globs = [e[:-1] for e in wanted if e.endswith("*")]
     out: list[str] = []

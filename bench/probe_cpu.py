@@ -6,6 +6,7 @@ import struct
 from typing import Any
 
 from cetbench import arch
+from cetbench.facts import CpuFacts
 from cetbench.hostview import HostView
 
 Leaves = dict[tuple[int, int], dict[str, int]]
@@ -64,7 +65,7 @@ def cpuinfo_fields(view: HostView) -> tuple[dict[str, str], str | None]:
     return fields, None
 
 
-def probe_cpu(native: dict[str, Any] | None, native_error: str | None, view: HostView) -> dict[str, Any]:
+def probe_cpu(native: dict[str, Any] | None, native_error: str | None, view: HostView) -> CpuFacts:
     unknown: dict[str, str] = {}
     info, info_err = cpuinfo_fields(view)
     leaves = leaves_from_native(native.get("cpuid", [])) if native else {}
@@ -81,23 +82,23 @@ def probe_cpu(native: dict[str, Any] | None, native_error: str | None, view: Hos
     microcode = info.get("microcode")
     if microcode is None:
         unknown["microcode"] = info_err or "/proc/cpuinfo has no microcode field"
-    return {
-        "vendor": _vendor(leaves) or info.get("vendor_id"),
-        "family": sig[0] if sig else None,
-        "model": sig[1] if sig else None,
-        "stepping": sig[2] if sig else None,
-        "model_name": _brand(leaves) or info.get("model name"),
-        "microcode": microcode,
-        "shstk": bit(leaves, arch.CPUID_SHSTK),
-        "ibt": bit(leaves, arch.CPUID_IBT),
-        "xsaves": bit(leaves, arch.CPUID_XSAVES),
-        "xss_cet_u": bit(leaves, arch.CPUID_XSS_CET_U),
-        "xss_cet_s": bit(leaves, arch.CPUID_XSS_CET_S),
-        "raw": {
+    return CpuFacts(
+        vendor=_vendor(leaves) or info.get("vendor_id"),
+        family=sig[0] if sig else None,
+        model=sig[1] if sig else None,
+        stepping=sig[2] if sig else None,
+        model_name=_brand(leaves) or info.get("model name"),
+        microcode=microcode,
+        shstk=bit(leaves, arch.CPUID_SHSTK),
+        ibt=bit(leaves, arch.CPUID_IBT),
+        xsaves=bit(leaves, arch.CPUID_XSAVES),
+        xss_cet_u=bit(leaves, arch.CPUID_XSS_CET_U),
+        xss_cet_s=bit(leaves, arch.CPUID_XSS_CET_S),
+        raw={
             "cpuid_7_0_ecx": raw(arch.CPUID_SHSTK),
             "cpuid_7_0_edx": raw(arch.CPUID_IBT),
             "cpuid_d_1_eax": raw(arch.CPUID_XSAVES),
             "cpuid_d_1_ecx": raw(arch.CPUID_XSS_CET_U),
         },
-        "unknown": unknown,
-    }
+        unknown=unknown,
+    )

@@ -5,9 +5,9 @@ from __future__ import annotations
 import gzip
 import shlex
 import struct
-from typing import Any
 
 from cetbench import arch
+from cetbench.facts import KernelFacts
 from cetbench.hostview import HostView
 
 NT_GNU_BUILD_ID = 3  # elf.h: the note type of a GNU build ID
@@ -29,14 +29,14 @@ def parse_build_id(notes: bytes) -> str | None:
     return None
 
 
-def parse_cmdline(text: str) -> dict[str, Any]:
+def parse_cmdline(text: str) -> dict[str, str | bool | None]:
     """The boot options that matter to CET and to measurement noise. A flag option is True when
     present; a valued option is its value; an absent one is None."""
     try:
         words = shlex.split(text)
     except ValueError:
         words = text.split()
-    found: dict[str, Any] = dict.fromkeys(CMDLINE_OPTIONS)
+    found: dict[str, str | bool | None] = dict.fromkeys(CMDLINE_OPTIONS)
     for word in words:
         if word == "--":  # what follows is init's arguments, not the kernel's
             break
@@ -83,7 +83,7 @@ def _read_config(view: HostView, release: str | None) -> tuple[str | None, str |
     return None, None, "; ".join(tried)
 
 
-def probe_kernel(view: HostView) -> dict[str, Any]:
+def probe_kernel(view: HostView) -> KernelFacts:
     unknown: dict[str, str] = {}
 
     def text(rel: str, key: str) -> str | None:
@@ -105,7 +105,7 @@ def probe_kernel(view: HostView) -> dict[str, Any]:
     names = (arch.CONFIG_USER_SHSTK, arch.CONFIG_KERNEL_IBT)
     config_text, source, why = _read_config(view, release)
     if config_text is None:
-        config = dict.fromkeys(names, "unknown")
+        config: dict[str, str] = dict.fromkeys(names, "unknown")
         unknown["config"] = why
     else:
         config = parse_config(config_text, names)
@@ -115,12 +115,5 @@ def probe_kernel(view: HostView) -> dict[str, Any]:
     if flags is None:
         unknown["cpuinfo_flags"] = flags_err or "unreadable"
     cpuinfo = {f: (f in flags) if flags is not None else None for f in wanted}
-    return {
-        "release": release,
-        "version": version,
-        "build_id": build_id,
-        "cmdline": cmdline,
-        "config": {"source": source, **config},
-        "cpuinfo_flags": cpuinfo,
-        "unknown": unknown,
-    }
+    return KernelFacts(release=release, version=version, build_id=build_id, cmdline=cmdline,
+                       config={"source": source, **config}, cpuinfo_flags=cpuinfo, unknown=unknown)

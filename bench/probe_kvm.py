@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cetbench import arch
+from cetbench.facts import KvmFacts, KvmSupported
 from cetbench.hostview import HostView
 from cetbench.probe_cpu import bit, leaves_from_native
 
@@ -26,10 +27,10 @@ def implementation(view: HostView) -> str | None:
     return None
 
 
-def _verdict(sup: dict[str, bool]) -> str:
-    offered = [n.upper() for n in ("shstk", "ibt") if sup[n]]
-    absent = [(n.upper(), f) for n, f in (("shstk", arch.CPUID_SHSTK), ("ibt", arch.CPUID_IBT)) if not sup[n]]
-    missing_xss = [n for n in ("CET_U", "CET_S") if not sup[f"xss_{n.lower()}"]]
+def _verdict(sup: KvmSupported) -> str:
+    offered = [n.upper() for n in ("shstk", "ibt") if getattr(sup, n)]
+    absent = [(n.upper(), f) for n, f in (("shstk", arch.CPUID_SHSTK), ("ibt", arch.CPUID_IBT)) if not getattr(sup, n)]
+    missing_xss = missing_xss_components(sup)
     if not absent:
         text = "KVM offers SHSTK and IBT"
     else:
@@ -45,45 +46,37 @@ def _verdict(sup: dict[str, bool]) -> str:
     return text
 
 
-def probe_kvm(native: dict[str, Any] | None, native_error: str | None, view: HostView) -> dict[str, Any]:
+def missing_xss_components(sup: KvmSupported) -> list[str]:
+    """The CET XSS components KVM's supported CPUID lacks ("CET_U", "CET_S")."""
+    return [n for n, have in (("CET_U", sup.xss_cet_u), ("CET_S", sup.xss_cet_s)) if not have]
+
+
+def probe_kvm(native: dict[str, Any] | None, native_error: str | None, view: HostView) -> KvmFacts:
     impl = implementation(view)
-    out: dict[str, Any] = {
-        "device": "/dev/kvm",
-        "present": view.exists("dev/kvm"),
-        "openable": False,
-        "error": None,
-        "api_version": None,
-        "implementation": impl,
-        "hardware": (impl in HARDWARE_KVM) if impl else None,
-        "supported": {"shstk": None, "ibt": None, "xsaves": None, "xss_cet_u": None, "xss_cet_s": None},
-        "offers_shstk": False,
-        "offers_ibt": False,
-        "verdict": "",
-        "unknown": {},
-    }
+    present = view.exists("dev/kvm")
+    hardware = (impl in HARDWARE_KVM) if impl else None
+    unknown: dict[str, str] = {}
     kvm = (native or {}).get("kvm")
-    if not out["present"]:
-        out["error"] = "/dev/kvm: No such file or directory"
+    error = None
+    if not present:
+        error = "/dev/kvm: No such file or directory"
     elif kvm is None:
-        out["error"] = native_error or "the native KVM reader returned nothing"
-        out["unknown"]["supported"] = out["error"]
+        error = native_error or "the native KVM reader returned nothing"
+        unknown["supported"] = error
     elif kvm.get("error"):
-        out["error"] = kvm["error"]
-    if out["error"]:
-        out["verdict"] = f"KVM unusable: {out['error']}"
-        return out
-    assert kvm is not None
-    out["openable"] = True
-    out["api_version"] = kvm.get("api_version")
+        error = kvm["error"]
+    if error or kvm is None:
+        return KvmFacts(device="/dev/kvm", present=present, openable=False, error=error, api_version=None,
+                        implementation=impl, hardware=hardware, supported=KvmSupported(), offers_shstk=False,
+                        offers_ibt=False, verdict=f"KVM unusable: {error}", unknown=unknown)
     leaves = leaves_from_native(kvm.get("supported_cpuid", []))
-    sup = {
-        "shstk": bit(leaves, arch.CPUID_SHSTK) or False,
-        "ibt": bit(leaves, arch.CPUID_IBT) or False,
-        "xsaves": bit(leaves, arch.CPUID_XSAVES) or False,
-        "xss_cet_u": bit(leaves, arch.CPUID_XSS_CET_U) or False,
-        "xss_cet_s": bit(leaves, arch.CPUID_XSS_CET_S) or False,
-    }
-    out["supported"] = sup
-    out["offers_shstk"], out["offers_ibt"] = sup["shstk"], sup["ibt"]
-    out["verdict"] = _verdict(sup)
-    return out
+    sup = KvmSupported(
+        shstk=bit(leaves, arch.CPUID_SHSTK) or False,
+        ibt=bit(leaves, arch.CPUID_IBT) or False,
+        xsaves=bit(leaves, arch.CPUID_XSAVES) or False,
+        xss_cet_u=bit(leaves, arch.CPUID_XSS_CET_U) or False,
+        xss_cet_s=bit(leaves, arch.CPUID_XSS_CET_S) or False,
+    )
+    return KvmFacts(device="/dev/kvm", present=True, openable=True, error=None, api_version=kvm.get("api_version"),
+                    implementation=impl, hardware=hardware, supported=sup, offers_shstk=bool(sup.shstk),
+                    offers_ibt=bool(sup.ibt), verdict=_verdict(sup), unknown=unknown)

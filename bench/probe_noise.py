@@ -4,8 +4,8 @@ precision gets a warning line."""
 from __future__ import annotations
 
 import os
-from typing import Any
 
+from cetbench.facts import NoiseFacts
 from cetbench.hostview import HostView
 
 
@@ -22,7 +22,7 @@ def _boost(view: HostView) -> bool | None:
     return None if no_turbo is None else no_turbo == "0"
 
 
-def probe_noise(view: HostView, ncpus: int | None = None) -> dict[str, Any]:
+def probe_noise(view: HostView, ncpus: int | None = None) -> NoiseFacts:
     ncpus = ncpus or os.cpu_count() or 1
     governor = _read(view, "sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
     boost = _boost(view)
@@ -44,12 +44,5 @@ def probe_noise(view: HostView, ncpus: int | None = None) -> dict[str, Any]:
         warnings.append("no isolated CPUs (isolcpus=): other tasks share the benchmark CPUs")
     if load is not None and load[0] > 0.5 * ncpus:
         warnings.append(f"load average {load[0]:.2f} is high for {ncpus} CPUs")
-    return {
-        "cpus": ncpus,
-        "governor": governor,
-        "boost": boost,
-        "smt": smt,
-        "isolated_cpus": isolated or None,
-        "load_avg": load,
-        "warnings": warnings,
-    }
+    return NoiseFacts(cpus=ncpus, governor=governor, boost=boost, smt=smt, isolated_cpus=isolated or None,
+                      load_avg=load, warnings=warnings)

@@ -15,9 +15,10 @@ from typing import Any
 
 import pyperf
 
-from cetbench.native import check_cet_state, run_native
+from cetbench.native import run_variant_once
+from cetbench.workloads.table import by_name
 
-_OWN_OPTIONS = ("variant", "kind", "cet", "raw", "timeout", "cmd")
+_OWN_OPTIONS = ("variant", "raw", "timeout", "cmd")
 
 
 def _forward(cmd: list[str], args: argparse.Namespace) -> None:
@@ -27,12 +28,9 @@ def _forward(cmd: list[str], args: argparse.Namespace) -> None:
 
 
 def _timed(loops: int, args: argparse.Namespace, cmd: list[str]) -> float:
-    outcome = run_native([*cmd, "--iterations", str(loops)], args.cb_timeout)
+    outcome = run_variant_once(by_name(args.cb_variant), cmd, loops, args.cb_timeout)
     if not outcome.measured:
         raise RuntimeError(f"{args.cb_variant}: {outcome.status}: {outcome.reason}")
-    wrong = check_cet_state(outcome.record, args.cb_kind, args.cb_cet)
-    if wrong:
-        raise RuntimeError(f"{args.cb_variant}: {wrong}")
     record: dict[str, Any] = outcome.record
     with open(args.cb_raw, "a", encoding="utf-8") as raw:
         raw.write(json.dumps(record, separators=(",", ":")) + "\n")

@@ -1,13 +1,14 @@
-"""Turn what a user names on the command line (a run id, a kernel label, a kernel build id) into
-the samples analysis reads, with one clear error when nothing matches."""
+"""From what a user names on the command line (a run id, a kernel label, a kernel build id) to the
+samples analysis reads and the reports built from them, with one clear error when nothing matches."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import pandas as pd
 
 from cetbench import results
+from cetbench.analysis import Report, cet_overhead
+from cetbench.analysis.figures import not_measured, variant_figures
+from cetbench.results import Store
 from cetbench.workloads.table import WORKLOADS
 
 
@@ -15,12 +16,13 @@ class SelectionError(Exception):
     """Nothing matches; the message says what exists instead."""
 
 
-def load_selection(store: Any, sel: str, host: str | None = None, variants: list[str] | None = None
+def load_selection(store: Store, sel: str, host: str | None = None, variants: list[str] | None = None
                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Samples and perf counters of the runs `sel` names: a run id, else a kernel label, else a
     kernel build id (tried in that order; the first that matches wins)."""
-    for key in ("run_ids", "kernel_labels", "kernel_build_ids"):
-        frame = results.load(store, host=host, variants=variants, **{key: [sel]})
+    for frame in (results.load(store, host=host, variants=variants, run_ids=[sel]),
+                  results.load(store, host=host, variants=variants, kernel_labels=[sel]),
+                  results.load(store, host=host, variants=variants, kernel_build_ids=[sel])):
         if not frame.empty:
             counters = results.load_counters(store, run_ids=sorted(frame["run_id"].unique()))
             return frame, counters
@@ -28,7 +30,7 @@ def load_selection(store: Any, sel: str, host: str | None = None, variants: list
                          f"{describe_store(store, host)}")
 
 
-def load_runs(store: Any, run_ids: list[str], host: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def load_runs(store: Store, run_ids: list[str], host: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Samples and perf counters of exactly these runs (e.g. a CI job's own runs)."""
     frame = results.load(store, host=host, run_ids=run_ids)
     if frame.empty:
@@ -36,7 +38,7 @@ def load_runs(store: Any, run_ids: list[str], host: str | None = None) -> tuple[
     return frame, results.load_counters(store, run_ids=run_ids)
 
 
-def load_all(store: Any, host: str | None = None, variants: list[str] | None = None) -> pd.DataFrame:
+def load_all(store: Store, host: str | None = None, variants: list[str] | None = None) -> pd.DataFrame:
     """Every stored sample (of this host, of these variant patterns); patterns that select nothing
     are an error naming the variants the store has."""
     frame = results.load(store, host=host, variants=variants)
@@ -47,14 +49,14 @@ def load_all(store: Any, host: str | None = None, variants: list[str] | None = N
     return frame
 
 
-def newest_run(store: Any, host: str | None = None) -> str:
+def newest_run(store: Store, host: str | None = None) -> str:
     runs = [r for r in results.list_runs(store, host=host) if r.measured]
     if not runs:
         raise SelectionError(f"the store has no run with measured variants; {describe_store(store, host)}")
     return runs[-1].run_id
 
 
-def describe_store(store: Any, host: str | None) -> str:
+def describe_store(store: Store, host: str | None) -> str:
     runs = results.list_runs(store, host=host)
     if not runs:
         return "the store is empty (cetbench run or cetbench ingest first)"
@@ -66,3 +68,16 @@ def describe_store(store: Any, host: str | None) -> str:
 
 def key_events() -> dict[str, tuple[str, ...]]:
     return {w.name: w.key_events for w in WORKLOADS}
+
+
+def run_report(store: Store, run_ids: list[str], title: str, with_variants: bool = False) -> Report:
+    """The report of a set of runs: their CET overhead (and, for a run's own summary, each variant's
+    figures), and the variants of those runs that carry no numbers, grouped by reason."""
+    samples = results.load(store, run_ids=run_ids)
+    counters = results.load_counters(store, run_ids=run_ids)
+    return Report(
+        title=title,
+        variants=variant_figures(samples, counters, key_events()) if with_variants else None,
+        overhead=cet_overhead(samples, counters, key_events=key_events()) if not samples.empty else None,
+        not_measured=not_measured(results.load_statuses(store, run_ids=run_ids)),
+    )

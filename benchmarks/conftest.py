@@ -1,14 +1,12 @@
-"""Shared state for the pytest-benchmark front door: one probe per session."""
+"""Shared state for the pytest-benchmark front door: one probe and plan per session."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from cetbench.pytest_frontdoor import host_probe
+from cetbench.pytest_frontdoor import Session, session
 
 
 @pytest.fixture(scope="session")
-def probe() -> dict[str, Any]:
-    return host_probe()
+def run() -> Session:
+    return session()

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from cetbench.pytest_frontdoor import NativeBatch, native_clock, runnable
+from cetbench.pytest_frontdoor import NativeBatch, Session, native_clock
 from cetbench.workloads.table import Variant, all_variants
 
 OPS = int(os.environ.get("CETBENCH_FRONTDOOR_OPS", "100000"))
@@ -23,12 +23,12 @@ ROUNDS = int(os.environ.get("CETBENCH_FRONTDOOR_ROUNDS", "10"))
 
 @pytest.mark.benchmark(timer=native_clock, group="cetbench")
 @pytest.mark.parametrize("variant", all_variants(), ids=lambda v: v.name)
-def test_variant(benchmark: Any, probe: dict[str, Any], variant: Variant) -> None:
-    ok, reason = runnable(variant, probe)
-    if not ok:
-        pytest.skip(f"unsupported: {reason}")
+def test_variant(benchmark: Any, run: Session, variant: Variant) -> None:
+    decision = run.plan.of(variant)
+    if not decision.runnable:
+        pytest.skip(f"unsupported: {decision.reason}")
     ops = OPS if variant.workload.kind == "host" else max(1, OPS // 100)
-    batch = NativeBatch(variant, ops)
+    batch = NativeBatch(variant, ops, run.programs)
     benchmark.pedantic(batch, rounds=ROUNDS, warmup_rounds=1, iterations=1)
-    benchmark.extra_info.update(batch.extra_info(probe))
+    benchmark.extra_info.update(batch.extra_info(run))
     assert len(batch.records) == ROUNDS + 1  # every round really ran the native batch

@@ -111,6 +111,7 @@ def _read_variant(files: _BundleFiles, name: str, entry: Fields) -> VariantRecor
         cet_on=entry.flag("cet_on"),
         reason=entry.text("reason"),
         refused_by=entry.text("refused_by"),
+        refusals=entry.refusals("refusals"),
         unit=entry.text("unit"),
         op=entry.text("op"),
         emulated=bool(entry.flag("emulated", default=False)),

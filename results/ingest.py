@@ -8,6 +8,7 @@ whose run id is stored from an unfinished run (finished_utc null) replaces that 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,6 +186,7 @@ def _insert_run(conn: Connection, record: RunRecord) -> None:
                 "status": v.status,
                 "reason": v.reason,
                 "refused_by": v.refused_by,
+                "refusals": json.dumps([{"by": by, "reason": why} for by, why in v.refusals]) if v.refusals else None,
                 "unit": v.unit,
                 "op": v.op,
                 "emulated": v.emulated,

@@ -8,8 +8,9 @@ filter keeps rows matching any of its items.
 from __future__ import annotations
 
 import datetime as dt
-import fnmatch
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -17,8 +18,10 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from cetbench.workloads.variants import matching
+
 from . import schema
-from .store import Store
+from .store import Store, open_store
 
 COLUMNS = [
     "run_id", "started_utc", "host", "host_fingerprint", "cpu_model_name", "kernel_release",
@@ -41,6 +44,17 @@ _STRINGS = [
 ]
 
 Strings = str | Iterable[str] | None
+#: Every reader takes an open Store or a store URL (opened for the call and closed after).
+StoreRef = Store | str
+
+
+@contextmanager
+def opened(store: StoreRef) -> Iterator[Store]:
+    if isinstance(store, Store):
+        yield store
+        return
+    with open_store(store) as own:
+        yield own
 # pandas >= 3 has a string dtype that keeps missing values missing; before, object does.
 _TEXT: Any = "str" if int(pd.__version__.split(".")[0]) >= 3 else "object"
 
@@ -56,17 +70,6 @@ def _as_utc(value: dt.datetime | str | None) -> dt.datetime | None:
         return None
     when = dt.datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
     return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when
-
-
-def match_variants(names: Iterable[str], patterns: Sequence[str]) -> list[str]:
-    """Names equal to a pattern, or matching it as a shell glob (fnmatch, case-sensitive).
-
-    Equality is tried first since variant names hold brackets, which globs read as sets.
-    """
-    return [
-        n for n in names
-        if any(n == p or fnmatch.fnmatchcase(n, p) for p in patterns)
-    ]
 
 
 def _filters(
@@ -97,8 +100,9 @@ def _filters(
         where.append(_R.c.started_utc <= end)
     patterns = _as_list(variants)
     if patterns is not None:
-        # Globs are matched here, not in SQL: the distinct names are few.
-        names = match_variants(conn.execute(sa.select(_V.c.name).distinct()).scalars(), patterns)
+        # Globs are matched here (the variant grammar's globs: brackets literal), not in SQL: the
+        # distinct names are few.
+        names = matching(conn.execute(sa.select(_V.c.name).distinct()).scalars(), patterns)
         if not names:
             return None
         where.append(_V.c.name.in_(names))
@@ -106,7 +110,7 @@ def _filters(
 
 
 def load(
-    store: Store,
+    store: StoreRef,
     host: Strings = None,
     kernel_labels: Strings = None,
     kernel_build_ids: Strings = None,
@@ -116,7 +120,7 @@ def load(
     until: dt.datetime | str | None = None,
 ) -> pd.DataFrame:
     """One row per sample; columns are COLUMNS. since/until bound started_utc, inclusive."""
-    with store.read() as conn:
+    with opened(store) as st, st.read() as conn:
         where = _filters(conn, host, kernel_labels, kernel_build_ids, run_ids, variants, since, until)
         if where is None:
             return _empty()
@@ -185,7 +189,7 @@ def _empty() -> pd.DataFrame:
 
 
 def load_counters(
-    store: Store,
+    store: StoreRef,
     host: Strings = None,
     kernel_labels: Strings = None,
     kernel_build_ids: Strings = None,
@@ -200,7 +204,7 @@ def load_counters(
     of the count (msec for task-clock), empty for plain event counts.
     """
     c = schema.counters
-    with store.read() as conn:
+    with opened(store) as st, st.read() as conn:
         where = _filters(conn, host, kernel_labels, kernel_build_ids, run_ids, variants, since, until)
         if where is None:
             return pd.DataFrame({col: [] for col in COUNTER_COLUMNS})
@@ -216,20 +220,23 @@ def load_counters(
     return df
 
 
-STATUS_COLUMNS = ["run_id", "variant", "status", "reason", "refused_by"]
+STATUS_COLUMNS = ["run_id", "variant", "status", "reason", "refused_by", "refusals"]
 
 
-def load_statuses(store: Store, run_ids: Strings = None) -> pd.DataFrame:
-    """Every variant of the runs with its status and, when not measured, the reason and who refused:
-    what a report says about the variants that carry no numbers."""
-    with store.read() as conn:
+def load_statuses(store: StoreRef, run_ids: Strings = None) -> pd.DataFrame:
+    """Every variant of the runs with its status and, when not measured, the reason and who refused
+    (`refusals`: each refusing party and its words, where the input lists them): what a report
+    says about the variants that carry no numbers."""
+    with opened(store) as st, st.read() as conn:
         where = _filters(conn, None, None, None, run_ids, None, None, None)
         if where is None:
             return pd.DataFrame({col: [] for col in STATUS_COLUMNS})
         rows = conn.execute(
-            sa.select(_R.c.run_id, _V.c.name, _V.c.status, _V.c.reason, _V.c.refused_by)
+            sa.select(_R.c.run_id, _V.c.name, _V.c.status, _V.c.reason, _V.c.refused_by, _V.c.refusals)
             .select_from(_V.join(_R, _V.c.run_pk == _R.c.id))
             .where(*where)
             .order_by(_R.c.started_utc, _R.c.run_id, _V.c.name)
         ).all()
-    return pd.DataFrame(rows, columns=STATUS_COLUMNS)
+    # refusals as (who, why) pairs; [] when the input did not list them
+    parsed = [(*row[:5], [(r["by"], r["reason"]) for r in json.loads(row[5])] if row[5] else []) for row in rows]
+    return pd.DataFrame(parsed, columns=STATUS_COLUMNS)

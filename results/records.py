@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from cetbench.workloads.variants import VariantName, parse
 
 from .errors import InputError
 
@@ -36,6 +37,8 @@ class VariantRecord:
     cet_on: bool | None = None
     reason: str | None = None
     refused_by: str | None = None
+    #: (who refused, their words) for each party that refused; `reason` joins them.
+    refusals: list[tuple[str, str]] = field(default_factory=list)
     unit: str | None = None
     op: str | None = None
     emulated: bool = False
@@ -117,6 +120,21 @@ class Fields:
             raise self.fail(f"field {key!r} must be a number, got {_kind(value)}")
         return float(value)
 
+    def refusals(self, key: str) -> list[tuple[str, str]]:
+        """A list of {"by": ..., "reason": ...} objects as (by, reason) pairs; [] when absent."""
+        value = self.doc.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self.fail(f"field {key!r} must be a list, got {_kind(value)}")
+        out = []
+        for i, item in enumerate(value):
+            entry = Fields(self.path, f"{self.where}.{key}[{i}]", item)
+            by, reason = entry.text("by", required=True), entry.text("reason", required=True)
+            assert by is not None and reason is not None
+            out.append((by, reason))
+        return out
+
     def time(self, key: str, required: bool = False) -> dt.datetime | None:
         value = self.text(key, required=required)
         return None if value is None else parse_utc(value, lambda m: self.fail(f"{key}: {m}"))
@@ -147,26 +165,16 @@ def check_values(path: str, where: str, values: Any) -> list[float]:
     return out
 
 
-_NAME_RE = re.compile(r"^(?P<workload>[^\[\]]+)\[(?P<cet>[^\[\]]*)\]$")
-_CET_KEYS = ("cet", "shstk", "ibt")
-
-
 def split_variant_name(name: str) -> tuple[str, str | None, bool | None]:
-    """`host.syscall[shstk=on]` -> ("host.syscall", "shstk=on", True).
+    """`host.syscall[shstk=on]` -> ("host.syscall", "shstk=on", True), by the variant grammar.
 
-    For inputs that do not state the CET configuration (pyperf / pytest-benchmark files): a
-    `cet=`, `shstk=` or `ibt=` part other than off/none means CET on; no such part: unknown.
+    For inputs that do not state the CET configuration (pyperf / pytest-benchmark files): CET is
+    on when a CET axis of the grammar is not off; a name without a CET axis: unknown (None).
     """
-    match = _NAME_RE.match(name)
-    if not match:
+    parsed = parse(name, strict=False)
+    if parsed == VariantName(name.strip()):
         return name, None, None
-    cet = match["cet"]
-    states = [
-        value.strip().lower() not in ("off", "none", "0", "no")
-        for key, _, value in (part.partition("=") for part in re.split(r"[,;]", cet))
-        if key.strip().lower() in _CET_KEYS and value
-    ]
-    return match["workload"], cet, (any(states) if states else None)
+    return parsed.workload, parsed.config_text, parsed.cet_on
 
 
 def _kind(value: Any) -> str:

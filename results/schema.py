@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
@@ -83,26 +83,36 @@ runs = sa.Table(
     sa.Index("ix_runs_host", "host"),
 )
 
+def _variant_columns_of_schema_1() -> list[sa.Column[Any] | sa.UniqueConstraint]:
+    """The variants table as migration 1 created it (fresh objects for each table made from it)."""
+    return [
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("run_pk", sa.Integer, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("name", sa.Text, nullable=False),
+        sa.Column("workload", sa.Text),
+        sa.Column("kind", sa.Text),
+        sa.Column("cet", sa.Text),  # the variant's configuration, in its name's brackets
+        sa.Column("cet_on", sa.Boolean),  # NULL when the input does not say
+        sa.Column("status", sa.String(20), nullable=False),  # measured|unsupported|failed|pending
+        sa.Column("reason", sa.Text),
+        sa.Column("refused_by", sa.Text),
+        sa.Column("unit", sa.Text),
+        sa.Column("op", sa.Text),
+        sa.Column("emulated", sa.Boolean, nullable=False, default=False),
+        sa.Column("n_samples", sa.Integer, nullable=False, default=0),
+        sa.Column("cycles_per_op_median", sa.Float),
+        sa.Column("perf_reason", sa.Text),  # why perf counters are missing, when they are
+        sa.UniqueConstraint("run_pk", "name", name="uq_variants_run_name"),
+    ]
+
+
 variants = sa.Table(
     "variants",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("run_pk", sa.Integer, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("name", sa.Text, nullable=False),
-    sa.Column("workload", sa.Text),
-    sa.Column("kind", sa.Text),
-    sa.Column("cet", sa.Text),
-    sa.Column("cet_on", sa.Boolean),  # NULL when the input does not say
-    sa.Column("status", sa.String(20), nullable=False),  # measured|unsupported|failed|pending
-    sa.Column("reason", sa.Text),
-    sa.Column("refused_by", sa.Text),
-    sa.Column("unit", sa.Text),
-    sa.Column("op", sa.Text),
-    sa.Column("emulated", sa.Boolean, nullable=False, default=False),
-    sa.Column("n_samples", sa.Integer, nullable=False, default=0),
-    sa.Column("cycles_per_op_median", sa.Float),
-    sa.Column("perf_reason", sa.Text),  # why perf counters are missing, when they are
-    sa.UniqueConstraint("run_pk", "name", name="uq_variants_run_name"),
+    *_variant_columns_of_schema_1(),
+    # Each party that refused the variant and its words, as JSON [{"by": ..., "reason": ...}];
+    # `reason` joins them. NULL when the input does not list them. Added by migration 3.
+    sa.Column("refusals", sa.Text),
 )
 
 samples = sa.Table(
@@ -145,10 +155,12 @@ counters = sa.Table(
 
 
 def _tables_of_schema_1() -> list[sa.Table]:
-    """The tables as migration 1 created them: today's, with `samples` frozen without `process`."""
+    """The tables as migration 1 created them: today's, with `samples` frozen without `process` and
+    `variants` without `refusals`."""
     frozen = sa.MetaData()
-    for table in (runs, variants, counters):
+    for table in (runs, counters):
         table.to_metadata(frozen)
+    sa.Table("variants", frozen, *_variant_columns_of_schema_1())
     sa.Table(
         "samples",
         frozen,
@@ -177,6 +189,11 @@ def _migration_2(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE samples ADD COLUMN process INTEGER"))
 
 
+def _migration_3(conn: Connection) -> None:
+    """variants.refusals: who refused an unsupported variant and why, one entry each (NULL before)."""
+    conn.execute(sa.text("ALTER TABLE variants ADD COLUMN refusals TEXT"))
+
+
 # Ordered: MIGRATIONS[i] brings a store from version i to version i + 1.
-MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2]
+MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2, _migration_3]
 assert len(MIGRATIONS) == SCHEMA_VERSION

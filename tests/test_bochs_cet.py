@@ -25,8 +25,10 @@ from cetbench.workloads.build import elf_symbols
 from cetbench.workloads.guest.bochs import image, programs, run
 from cetbench.workloads.guest.bochs.cdefs import GUEST_DIR, abi, c_constants
 from cetbench.workloads.guest.bochs.probe import probe_ids, run_probe
+from cetbench.workloads.table import guest_codes
 
-ABI = abi()
+# abi.h's constants and the guest workload ids (GW_*, owned by workloads/table.py)
+ABI = {**abi(), **{code.enumerator: code.id for code in guest_codes()}}
 MISSING = run.bochs_missing()
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from cetbench import results
+from cetbench.plan import decide
 from cetbench.probe import collect
-from cetbench.verdicts import judge
 from cetbench.workloads.table import by_name
 
 pytestmark = pytest.mark.slow
@@ -25,8 +25,8 @@ GUEST = "guest.vmexit.cpuid[cet=none]"
 
 
 def test_pytest_benchmark_json_ingests_as_variants_in_seconds_per_op(tmp_path: Path) -> None:
-    probe = collect()
-    guest_runs = judge(by_name(GUEST), probe).runnable
+    facts = collect()
+    guest_runs = decide(by_name(GUEST), facts).runnable
     out = tmp_path / "bench.json"
     env = {k: v for k, v in os.environ.items() if k != "CETBENCH_STORE"}
     env.update(CETBENCH_HOME=str(tmp_path / "home"), CETBENCH_FRONTDOOR_OPS=str(OPS),
@@ -58,10 +58,10 @@ def test_pytest_benchmark_json_ingests_as_variants_in_seconds_per_op(tmp_path: P
         "host.syscall", "shstk=off", False)
     assert not host["emulated"].any()
     assert host["cycles"].iloc[0] == pytest.approx(extra[HOST]["extra_info"]["cycles_per_op"])
-    assert host["kernel_build_id"].iloc[0] == probe["kernel"]["build_id"]
+    assert host["kernel_build_id"].iloc[0] == facts.kernel.build_id
     if guest_runs:
         guest = frame[frame["variant"] == GUEST]
         assert len(guest) == ROUNDS and guest["value"].gt(0).all()
         assert guest["workload"].iloc[0] == "guest.vmexit.cpuid" and guest["cet"].iloc[0] == "cet=none"
         # emulated exactly when the probe says KVM here is not hardware (kvm_pvm on this kind of host)
-        assert guest["emulated"].all() == (probe["kvm"].get("hardware") is False)
+        assert guest["emulated"].all() == facts.kvm.emulated

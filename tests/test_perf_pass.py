@@ -17,19 +17,21 @@ from typing import Any
 import pytest
 
 from cetbench import perf_kvm
+from cetbench.native import Programs, variant_command
 from cetbench.perf_pass import count_variant, events_for, key_event_per_op, ops_for_pass, rejected_event, run_group
 from cetbench.perfstat import perf_binary
 from cetbench.workloads import table
-from cetbench.workloads.build import BuildError, build
+from cetbench.workloads.build import build
 
 PERF = perf_binary()
 needs_perf = pytest.mark.skipif(PERF is None, reason="perf is not installed here (Debian: linux-perf)")
-HOST_ARGS = ["--shstk", "off", "--cpu", "0", "--inject-cycles", "0"]
-NO_PROBE: dict[str, Any] = {"kvm": {"present": True}}
+PROGRAMS = Programs()
 
 
 def host_cmd(program: str) -> list[str]:
-    return [str(build(program).path), *HOST_ARGS]
+    """The command of the program's shstk=off variant, as the runner builds it."""
+    variant = next(v for v in table.all_variants() if v.workload.program == program and not v.cet_on)
+    return variant_command(variant, PROGRAMS)
 
 
 def workload(name: str) -> table.Workload:
@@ -46,12 +48,12 @@ def count(tmp_path: Path, cmd: list[str], ops: int, events: list[str], **kw: Any
 # ---- events_for ------------------------------------------------------------------------------------
 
 def test_events_for_each_host_workload() -> None:
-    syscall = events_for(workload("host.syscall"), NO_PROBE)
+    syscall = events_for(workload("host.syscall"))
     assert syscall[:5] == ["task-clock", "context-switches", "cpu-migrations", "cycles", "instructions"]
     assert {"syscalls:sys_enter_getppid", "raw_syscalls:sys_enter"} <= set(syscall)
     assert not any(e.startswith(("x86_fpu:", "kvm:")) for e in syscall)
     for name in ("host.ctxswitch", "host.signal"):
-        events = events_for(workload(name), NO_PROBE)
+        events = events_for(workload(name))
         assert "x86_fpu:*" in events
         # the table's key event x86_fpu:x86_fpu_regs_deactivated is inside the glob: not asked twice
         assert not [e for e in events if e.startswith("x86_fpu:") and e != "x86_fpu:*"]
@@ -59,22 +61,21 @@ def test_events_for_each_host_workload() -> None:
 
 
 def test_events_for_guest_workloads() -> None:
-    pio = table.Workload("guest.vmexit.pio", "guest", "cetbench-vmm", (), "OUT", ("kvm:kvm_userspace_exit",), "")
-    cpuid = table.Workload("guest.vmexit.cpuid", "guest", "cetbench-vmm", (), "CPUID", ("kvm:kvm_cpuid",), "")
+    pio, cpuid = workload("guest.vmexit.pio"), workload("guest.vmexit.cpuid")
     kvm = ["kvm:kvm_exit", "kvm:kvm_entry", "kvm:kvm_userspace_exit", "kvm:kvm_fpu", "kvm:kvm_pio", "kvm:kvm_cpuid"]
-    assert sorted(e for e in events_for(pio, NO_PROBE) if e.startswith("kvm:")) == sorted(kvm)
-    assert events_for(pio, NO_PROBE)[5] == "kvm:kvm_userspace_exit"  # the key event leads the kvm:* ones
-    assert "x86_fpu:*" in events_for(pio, NO_PROBE)  # a userspace exit swaps the guest FPU state
-    assert "x86_fpu:*" not in events_for(cpuid, NO_PROBE)
+    assert sorted(e for e in events_for(pio) if e.startswith("kvm:")) == sorted(kvm)
+    assert events_for(pio)[5] == "kvm:kvm_userspace_exit"  # the key event leads the kvm:* ones
+    assert "x86_fpu:*" in events_for(pio)  # a userspace exit swaps the guest FPU state
+    assert "x86_fpu:*" not in events_for(cpuid)
     # Without KVM the kvm:* tracepoints do not exist: not asked for.
-    assert not [e for e in events_for(cpuid, {"kvm": {"present": False}}) if e.startswith("kvm:")]
+    assert not [e for e in events_for(cpuid, kvm_present=False) if e.startswith("kvm:")]
 
 
 # ---- real perf on the host workloads ----------------------------------------------------------------
 
 @needs_perf
 def test_host_syscall_counts_one_getppid_per_op(tmp_path: Path) -> None:
-    events = events_for(workload("host.syscall"), NO_PROBE)
+    events = events_for(workload("host.syscall"))
     doc = count(tmp_path, host_cmd("host_syscall"), 200_000, events)
     assert doc["available"], doc["reason"]
     assert doc["ops"] == 200_000  # the workload's own report, which per_op divides by
@@ -105,7 +106,7 @@ def test_host_ctxswitch_two_switches_per_round_trip_counting_both_processes(tmp_
     only if perf follows the forked peer (inherit) — counting the parent alone would give ~1.
     Tolerance 1.99..2.10: start-up adds ~10 switches (5e-4 per op over 20000 ops), and the upper
     margin absorbs involuntary preemptions by other tasks on a shared CPU (each adds 1-2)."""
-    doc = count(tmp_path, host_cmd("host_ctxswitch"), 20_000, events_for(workload("host.ctxswitch"), NO_PROBE))
+    doc = count(tmp_path, host_cmd("host_ctxswitch"), 20_000, events_for(workload("host.ctxswitch")))
     assert doc["available"], doc["reason"]
     assert doc["inherit"] is True
     per_op = doc["events"]["context-switches"]["per_op"]
@@ -361,24 +362,16 @@ def test_real_perf_kvm_stat_accepts_our_command_lines() -> None:
 # ---- guest variants (need the micro-VMM and the guest image) -----------------------------------------
 
 def guest_cmd(variant_name: str) -> list[str]:
-    try:
-        vmm, image = build("cetbench-vmm"), build("cetbench-guest")
-    except BuildError as exc:
-        pytest.skip(f"the micro-VMM or guest image cannot be built yet: {exc}")
-    try:
-        variant = table.by_name(variant_name)
-    except LookupError:
-        pytest.skip(f"{variant_name} is not in workloads/table.py yet")
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         pytest.skip("/dev/kvm is not usable here")
-    return [str(vmm.path), "--guest", str(image.path), *variant.native_args(), "--cpu", "0", "--inject-cycles", "0"]
+    return variant_command(table.by_name(variant_name), PROGRAMS)
 
 
 @pytest.fixture(scope="module")
 def kvm_impl() -> str | None:
     from cetbench.probe import collect
 
-    impl: str | None = collect()["kvm"].get("implementation")
+    impl: str | None = collect().kvm.implementation
     return impl
 
 
@@ -392,7 +385,7 @@ def test_guest_exit_events_once_per_op(tmp_path: Path, name: str, events: tuple[
     """2000 ops: the VMM's own set-up exits (a few port writes, a few CPUIDs) add < 0.005 per op."""
     cmd = guest_cmd(name)
     variant = table.by_name(name)
-    doc = count(tmp_path, cmd, 2000, events_for(variant.workload, NO_PROBE), kvm_impl=kvm_impl)
+    doc = count(tmp_path, cmd, 2000, events_for(variant.workload), kvm_impl=kvm_impl)
     assert doc["available"], doc["reason"]
     for event in events:
         assert doc["events"][event]["per_op"] == pytest.approx(1.0, abs=0.01), event

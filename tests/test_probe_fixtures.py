@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from cetbench.hostview import HostView
 from cetbench.perfstat import SEP
-from cetbench.probe import collect
-from cetbench.verdicts import judge
-from cetbench.workloads.table import GUEST_CET_CONFIGS, Variant, Workload
+from cetbench.plan import plan
+from cetbench.probe import collect, document
+from cetbench.workloads.table import all_variants
+from cetbench.workloads.variants import AXIS_BY_NAME
 from tests.support.hostfixtures import HOSTS
 
-GUEST = Workload("guest.vmexit.cpuid", "guest", "cetbench-vmm", ("--workload", "cpuid"), "cpuid", (), "")
+GUEST_CET_CONFIGS = [f"cet={v}" for v in AXIS_BY_NAME["cet"].values]
 
 
 def fake_perf(cmd: Sequence[str], timeout: float) -> tuple[int, str, str]:
@@ -27,17 +29,23 @@ def fake_perf(cmd: Sequence[str], timeout: float) -> tuple[int, str, str]:
     return 0, "", f"3{SEP}{SEP}{event}{SEP}1000{SEP}100.00{SEP}{SEP}\n"
 
 
-def probe_fixture(name: str, tmp_path: Path) -> dict:
+def probe_document(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """The probe document (`cetbench probe --json`) of a fixture host: its facts and the plan."""
+    facts = collect(*args, **kwargs)
+    return document(facts, plan(facts, all_variants()))
+
+
+def probe_fixture(name: str, tmp_path: Path) -> dict[str, Any]:
     host = HOSTS[name]
     view = HostView(host.write_tree(tmp_path / name))
-    return collect(view, host.native(), None, run=fake_perf, perf="perf", ncpus=4)
+    return probe_document(view, host.native(), None, run=fake_perf, perf="perf", ncpus=4)
 
 
-def verdicts(doc: dict) -> dict[str, tuple[bool, str | None, str | None]]:
+def verdicts(doc: dict[str, Any]) -> dict[str, tuple[bool, str | None, str | None]]:
+    """Each variant's (runnable, reason, refused by); `guest[cet=X]` is the CPUID-exit guest's."""
     out = {v["name"]: (v["runnable"], v["reason"], v["refused_by"]) for v in doc["variants"]}
     for cet in GUEST_CET_CONFIGS:
-        verdict = judge(Variant(GUEST, cet), doc)
-        out[f"guest[{cet}]"] = (verdict.runnable, verdict.reason, verdict.refused_by)
+        out[f"guest[{cet}]"] = out[f"guest.vmexit.cpuid[{cet}]"]
     return out
 
 
@@ -128,7 +136,7 @@ def test_unreadable_sources_become_unknown_with_reasons(tmp_path: Path) -> None:
     def no_perf(cmd: Sequence[str], timeout: float) -> tuple[int, str, str]:
         return 127, "", "perf: No such file or directory"
 
-    doc = collect(HostView(root), None, "cc not found", run=no_perf, perf="perf", ncpus=2)
+    doc = probe_document(HostView(root), None, "cc not found", run=no_perf, perf="perf", ncpus=2)
     assert doc["cpu"]["shstk"] is None and doc["cpu"]["unknown"]["shstk"] == "cc not found"
     assert doc["kernel"]["release"] is None and "Is a directory" in doc["kernel"]["unknown"]["release"]
     assert doc["kernel"]["build_id"] is None and "build_id" in doc["kernel"]["unknown"]
@@ -150,7 +158,7 @@ def test_perf_refusing_is_recorded_not_fatal(tmp_path: Path) -> None:
             return 0, "perf version 6.1.0\n", ""
         return 255, "", "Error:\nAccess to performance monitoring and observability operations is limited.\n"
 
-    doc = collect(HostView(root), HOSTS["no-cet-like-ci"].native(), None, run=paranoid, perf="perf", ncpus=2)
+    doc = probe_document(HostView(root), HOSTS["no-cet-like-ci"].native(), None, run=paranoid, perf="perf", ncpus=2)
     assert doc["perf"]["usable"] is False
     assert all(e["state"] == "unavailable" for e in doc["perf"]["events"].values())
     assert doc["perf"]["events"]["cycles"]["note"].startswith("Error: Access to performance monitoring")

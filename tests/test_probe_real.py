@@ -9,13 +9,16 @@ import sys
 
 import pytest
 
-from cetbench.probe import collect
+from cetbench.plan import plan
+from cetbench.probe import collect, document
+from cetbench.workloads.table import all_variants
 from tests.support import independent
 
 
 @pytest.fixture(scope="module")
 def doc() -> dict:
-    return collect()
+    facts = collect()
+    return document(facts, plan(facts, all_variants()))
 
 
 def test_cpu_bits_match_the_cpuid_instruction(doc: dict) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pyperf
 import pytest
 
-from cetbench import runner, verdicts
+from cetbench import plan, runner
 from cetbench.runner import RunError, RunOptions, execute
 from cetbench.workloads import table
 from cetbench.workloads.table import Workload
@@ -24,7 +24,7 @@ SLOW_PYPERF = ("--processes", "6", "--values", "3", "--warmups", "1", "--loops",
 
 
 def misbehaving(mode: str) -> Workload:
-    return Workload(f"test.{mode}", "host", "test_misbehave", ("--mode", mode), "nothing", (), "test-only")
+    return Workload(f"test.{mode}", "host", "test_misbehave", "nothing", (), "test-only", program_args=("--mode", mode))
 
 
 @pytest.fixture
@@ -59,10 +59,9 @@ def test_failures_and_hangs_are_recorded_while_the_rest_runs(isolated_data: Path
 
 def test_kernel_refusal_of_shadow_stack_is_recorded_as_unsupported(isolated_data: Path, monkeypatch) -> None:
     """Pretend the probe allowed shstk=on, so the workload itself asks the kernel and is refused."""
-    probe = runner.collect()
-    if probe["kernel"]["cpuinfo_flags"].get("user_shstk"):
+    if runner.collect().kernel.cpuinfo_flags.get("user_shstk"):
         pytest.skip("this kernel grants user shadow stacks: there is no refusal to observe")
-    monkeypatch.setattr(runner, "judge", lambda variant, probe: verdicts.Verdict(True))
+    monkeypatch.setattr(plan, "refusals_of", lambda variant, facts: [])
     bundle = execute(RunOptions(only=["host.syscall[shstk=on]"], out=isolated_data / "b",
                                 pyperf_args=FAST_PYPERF))
     entry = bundle.manifest["variants"]["host.syscall[shstk=on]"]
@@ -105,7 +104,7 @@ def test_bad_input_is_refused_in_one_line(isolated_data: Path) -> None:
     assert (junk / "notes.txt").read_text() == "mine"
     with pytest.raises(RunError, match="cannot create"):
         execute(RunOptions(out=Path("/proc/cetbench-cannot-write-here")))
-    with pytest.raises(Exception, match="not a cetbench bundle"):
+    with pytest.raises(RunError, match="not a cetbench bundle"):
         execute(RunOptions(resume=junk))
 
 

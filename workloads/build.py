@@ -13,11 +13,16 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from cetbench.workloads.recipes import RECIPES, Recipe
+from cetbench.workloads.table import guest_header
+
+#: Headers written from Python tables at build time, so a list the C code needs exists once.
+GENERATED: dict[str, Callable[[], str]] = {"guest/workload_list.h": guest_header}
 
 WORKLOADS_DIR = Path(__file__).resolve().parent
 
@@ -62,6 +67,9 @@ def recipe_hash(recipe: Recipe, cc: str) -> str:
     h = hashlib.sha256()
     h.update(repr((recipe.name, recipe.cflags, recipe.ldflags, recipe.flat_binary)).encode())
     h.update(_compiler_identity(cc).encode())
+    for rel in recipe.generated:
+        h.update(rel.encode())
+        h.update(GENERATED[rel]().encode())
     for rel in sorted({*recipe.sources, *recipe.headers, *filter(None, [recipe.linker_script])}):
         path = WORKLOADS_DIR / rel
         h.update(rel.encode())
@@ -102,7 +110,11 @@ def build(name: str) -> BuiltProgram:
         with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=final.parent) as tmp:
             staging = Path(tmp) / "out"
             staging.mkdir()
-            cmd = [cc, *recipe.cflags, f"-I{WORKLOADS_DIR}"]
+            for rel in recipe.generated:
+                header = staging / "include" / rel
+                header.parent.mkdir(parents=True, exist_ok=True)
+                header.write_text(GENERATED[rel]())
+            cmd = [cc, *recipe.cflags, f"-I{staging / 'include'}", f"-I{WORKLOADS_DIR}"]
             cmd += [str(WORKLOADS_DIR / s) for s in recipe.sources]
             if recipe.linker_script:
                 cmd.append(f"-Wl,-T,{WORKLOADS_DIR / recipe.linker_script}")

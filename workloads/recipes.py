@@ -19,12 +19,15 @@ class Recipe:
     cflags: tuple[str, ...] = COMMON_CFLAGS
     ldflags: tuple[str, ...] = ()
     linker_script: str | None = None
+    #: headers written at build time (workloads/build.py GENERATED), included as "<name>"
+    generated: tuple[str, ...] = ()
     flat_binary: bool = False  # also objcopy the ELF to a flat image (guests)
     notes: str = field(default="", compare=False)
 
 
 _ARCH = ("native/cet_arch.h",)
-_GUEST_HEADERS = ("guest/abi.h", "guest/cet_setup.h", "guest/guest.h", "guest/workload_list.h", *_ARCH)
+_GUEST_HEADERS = ("guest/abi.h", "guest/cet_setup.h", "guest/guest.h", *_ARCH)
+_GUEST_LIST = ("guest/workload_list.h",)  # generated from workloads/table.py
 
 RECIPES: dict[str, Recipe] = {
     r.name: r
@@ -49,6 +52,7 @@ RECIPES: dict[str, Recipe] = {
             sources=tuple(f"guest/{f}" for f in (
                 "entry.S", "main.c", "desc.c", "cet.c", "kernel.c", "workloads.c", "platform.c", "lib.c")),
             headers=_GUEST_HEADERS,
+            generated=_GUEST_LIST,
             # Freestanding ring-0 code: no red zone (exceptions), no SSE in the kernel (the context switch
             # owns that state), ENDBR64 at every function (IBT), no jump tables (they would need NOTRACK),
             # no loop-to-memset rewriting inside memset itself.
@@ -66,6 +70,7 @@ RECIPES: dict[str, Recipe] = {
             sources=tuple(f"vmm/{f}" for f in (
                 "vmm_main.c", "vmm_kvm.c", "vmm_cpuid.c", "vmm_report.c", "vmm_explain.c", "vmm_json.c")),
             headers=("vmm/vmm.h", *_GUEST_HEADERS),
+            generated=_GUEST_LIST,
             notes="the micro-VMM on /dev/kvm that runs cetbench-guest",
         ),
         Recipe("test_misbehave", sources=("native/test_misbehave.c",), headers=_ARCH,

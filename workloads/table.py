@@ -1,147 +1,263 @@
 """The table of workloads: adding one is one entry here plus its native function.
 
-Like kvm-unit-tests' x86/vmexit.c, each entry is a name, the native program that runs it and the
-arguments that select it. A *variant* is a workload under one CET configuration; its name reads
-`workload[config]`, e.g. `host.syscall[shstk=on]` or `guest.vmexit.pio[cet=ibt+shstk]`.
+Like kvm-unit-tests' x86/vmexit.c, each entry is a name, the native program that runs it, what
+one op is, and what it needs. A *variant* is a workload under one configuration; the variant
+grammar (names, CET axes, off partners, selection) is workloads/variants.py.
+
+The guest workloads' native side is part of their row (`GuestCode`): the guest and the micro-VMM
+compile a header generated from this table (`guest_header`), so the list exists once.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
-HOST_CET_CONFIGS = ("shstk=off", "shstk=on")
-GUEST_CET_CONFIGS = ("cet=none", "cet=ibt", "cet=shstk", "cet=ibt+shstk")
-CET_OFF = {"host": "shstk=off", "guest": "cet=none"}
+from cetbench.workloads import variants
+from cetbench.workloads.variants import (
+    GUEST,
+    HOST,
+    UnknownVariantError,
+    VariantName,
+    VariantNameError,
+    configs_of,
+    parse,
+)
+
+#: What a guest op costs in VM exits: (C enumerator, meaning). The order fixes the C values.
+GUEST_EXITS = (
+    ("WL_EXIT_KERNEL", "one VM exit per op, handled in KVM (KVM_RUN does not return)"),
+    ("WL_EXIT_USERSPACE", "one VM exit per op returned to the VMM (KVM_EXIT_IO on PORT_OP)"),
+    ("WL_EXIT_NONE", "none: the op stays inside the guest"),
+    ("WL_EXIT_FAULT", "none: the op raises an exception the guest reports (PORT_DONE)"),
+    ("WL_EXIT_HANG", "none: the guest never finishes"),
+    ("WL_EXIT_CET_LOST", "none: the op turns CET off; the guest reports GUEST_STATUS_CET_LOST"),
+)
+
+
+@dataclass(frozen=True)
+class GuestCode:
+    """A guest workload's native side: one row of the generated guest/workload_list.h."""
+
+    id: int  # GW_* in the guest ABI (params.workload); never reuse a number
+    name: str  # cetbench-vmm --workload NAME
+    ring: int  # privilege level of the timed loop: 0 guest kernel, 3 a guest task
+    exit: str  # a GUEST_EXITS enumerator
+    setup: str  # guest function run once before the loop; returns the op to time
+    op: str | None  # one op (None when `run` drives the loop itself)
+    what: str  # what one op does
+    run: str = "timed_loop"  # the timed loop
+
+    @property
+    def enumerator(self) -> str:
+        return "GW_" + self.name.upper().replace("-", "_")
 
 
 @dataclass(frozen=True)
 class Workload:
     name: str
-    kind: str  # "host" | "guest"
+    kind: str  # variants.HOST | variants.GUEST
     program: str  # recipe name in workloads/recipes.py
-    args: tuple[str, ...]  # arguments that select this workload in the program
     op: str  # what one op is, for tables and reports
-    key_events: tuple[str, ...]  # perf events with a fixed count per op; the first is the summary's
+    #: perf events with a fixed count per op; the first is the summary's
+    key_events: tuple[str, ...]
     description: str
-    needs: frozenset[str] = frozenset()  # guest capabilities beyond long mode: "ring3", "hypercall"
+    #: further perf events to count for this workload (globs allowed), beyond the suite's defaults
+    events: tuple[str, ...] = ()
+    #: capabilities beyond long mode a guest needs ("hypercall"; "ring3" follows from the code)
+    extra_needs: frozenset[str] = frozenset()
+    guest: GuestCode | None = None
+    #: arguments that select this workload in a program that runs several (guests: from `guest`)
+    program_args: tuple[str, ...] = ()
 
     @property
-    def cet_configs(self) -> tuple[str, ...]:
-        return HOST_CET_CONFIGS if self.kind == "host" else GUEST_CET_CONFIGS
+    def args(self) -> tuple[str, ...]:
+        return ("--workload", self.guest.name) if self.guest else self.program_args
+
+    @property
+    def needs(self) -> frozenset[str]:
+        ring3 = frozenset({"ring3"}) if self.guest and self.guest.ring == 3 else frozenset()
+        return self.extra_needs | ring3
+
+    @cached_property
+    def variants(self) -> tuple[Variant, ...]:
+        return tuple(Variant(self, VariantName(self.name, c)) for c in configs_of(self.kind))
 
 
 @dataclass(frozen=True)
 class Variant:
     workload: Workload
-    cet: str
+    id: VariantName = field(compare=True)
 
     @property
     def name(self) -> str:
-        return f"{self.workload.name}[{self.cet}]"
+        return str(self.id)
+
+    @property
+    def config(self) -> str:
+        """The configuration in brackets (the store's `cet` column)."""
+        return self.id.config_text
 
     @property
     def cet_on(self) -> bool:
-        return self.cet != CET_OFF[self.workload.kind]
+        return bool(self.id.cet_on)
 
     @property
     def cet_features(self) -> frozenset[str]:
-        """The CET features this variant turns on: subsets of {"shstk", "ibt"}."""
-        value = self.cet.split("=", 1)[1]
-        if value in ("off", "none"):
-            return frozenset()
-        if self.workload.kind == "host":
-            return frozenset({"shstk"})
-        return frozenset(value.split("+"))
+        return self.id.cet_features
 
     def native_args(self) -> tuple[str, ...]:
-        value = self.cet.split("=", 1)[1]
-        flag = "--shstk" if self.workload.kind == "host" else "--cet"
-        return (*self.workload.args, flag, value)
+        return (*self.workload.args, *self.id.native_args())
 
+
+_FPU = "x86_fpu:*"  # the XSAVES/XRSTORS path: x86_fpu_regs_(de)activated, before/after_save, ...
 
 WORKLOADS: tuple[Workload, ...] = (
     Workload(
-        "host.syscall", "host", "host_syscall", (), "getppid syscall",
+        "host.syscall", HOST, "host_syscall", "getppid syscall",
         ("syscalls:sys_enter_getppid", "raw_syscalls:sys_enter"),
         "raw getppid syscall loop (the op of `perf bench syscall basic`)",
     ),
     Workload(
-        "host.ctxswitch", "host", "host_ctxswitch", (), "pipe round trip (2 switches)",
+        "host.ctxswitch", HOST, "host_ctxswitch", "pipe round trip (2 switches)",
         ("context-switches", "x86_fpu:x86_fpu_regs_deactivated"),
         "two processes pass a byte through two pipes (the op of `perf bench sched pipe`)",
+        events=(_FPU,),
     ),
     Workload(
-        "host.signal", "host", "host_signal", (), "signal delivery + sigreturn",
+        "host.signal", HOST, "host_signal", "signal delivery + sigreturn",
         ("syscalls:sys_enter_rt_sigreturn", "x86_fpu:x86_fpu_regs_activated"),
         "raise a signal to itself, trivial handler, sigreturn",
+        events=(_FPU,),
     ),
     Workload(
-        "guest.vmexit.cpuid", "guest", "cetbench-vmm", ("--workload", "cpuid"), "CPUID exit (in-kernel)",
+        "guest.vmexit.cpuid", GUEST, "cetbench-vmm", "CPUID exit (in-kernel)",
         ("kvm:kvm_cpuid", "kvm:kvm_exit", "kvm:kvm_userspace_exit", "kvm:kvm_fpu"),
         "CPUID leaf 0 per op: a VM exit KVM handles in the kernel (VMCS CET state only)",
+        guest=GuestCode(1, "cpuid", 0, "WL_EXIT_KERNEL", "setup_vmexit", "op_cpuid", "CPUID leaf 0"),
     ),
     Workload(
-        "guest.vmexit.hypercall", "guest", "cetbench-vmm", ("--workload", "hypercall"),
-        "hypercall exit (in-kernel)", ("kvm:kvm_hypercall", "kvm:kvm_exit", "kvm:kvm_userspace_exit"),
+        "guest.vmexit.hypercall", GUEST, "cetbench-vmm", "hypercall exit (in-kernel)",
+        ("kvm:kvm_hypercall", "kvm:kvm_exit", "kvm:kvm_userspace_exit"),
         "VMCALL/VMMCALL KVM_HC_VAPIC_POLL_IRQ per op: answered inside KVM",
-        frozenset({"hypercall"}),
+        extra_needs=frozenset({"hypercall"}),
+        guest=GuestCode(2, "hypercall", 0, "WL_EXIT_KERNEL", "setup_hypercall", "op_vmcall",
+                        "VMCALL (Intel) / VMMCALL (AMD) with RAX=KVM_HC_VAPIC_POLL_IRQ"),
     ),
     Workload(
-        "guest.vmexit.msr", "guest", "cetbench-vmm", ("--workload", "msr"), "RDMSR exit (in-kernel)",
+        "guest.vmexit.msr", GUEST, "cetbench-vmm", "RDMSR exit (in-kernel)",
         ("kvm:kvm_msr", "kvm:kvm_exit", "kvm:kvm_userspace_exit"),
         "RDMSR IA32_APICBASE per op: intercepted and emulated inside KVM on Intel and AMD",
+        guest=GuestCode(3, "msr", 0, "WL_EXIT_KERNEL", "setup_vmexit", "op_rdmsr",
+                        "RDMSR of params.msr_index (default IA32_APICBASE)"),
     ),
     Workload(
-        "guest.vmexit.pio", "guest", "cetbench-vmm", ("--workload", "pio"), "port-I/O exit to the VMM",
+        "guest.vmexit.pio", GUEST, "cetbench-vmm", "port-I/O exit to the VMM",
         ("kvm:kvm_userspace_exit", "kvm:kvm_pio", "kvm:kvm_fpu", "kvm:kvm_exit"),
         "OUT to a port the micro-VMM serves: every op returns from KVM_RUN (guest FPU put/load)",
+        events=(_FPU,),
+        guest=GuestCode(4, "pio", 0, "WL_EXIT_USERSPACE", "setup_vmexit", "op_out", "OUT to PORT_OP"),
     ),
     Workload(
-        "guest.syscall", "guest", "cetbench-vmm", ("--workload", "syscall"), "guest SYSCALL/SYSRET",
+        "guest.syscall", GUEST, "cetbench-vmm", "guest SYSCALL/SYSRET",
         ("kvm:kvm_exit",),
         "ring 3 SYSCALL -> guest kernel entry -> SYSRET inside the guest, no VM exit",
-        frozenset({"ring3"}),
+        guest=GuestCode(5, "syscall", 3, "WL_EXIT_NONE", "setup_plain", "op_syscall",
+                        "ring 3 SYSCALL -> guest kernel entry (LSTAR) -> SYSRET"),
     ),
     Workload(
-        "guest.ctxswitch", "guest", "cetbench-vmm", ("--workload", "ctxswitch"), "guest task switch",
+        "guest.ctxswitch", GUEST, "cetbench-vmm", "guest task switch",
         ("kvm:kvm_exit",),
         "the guest kernel switches between two ring-3 tasks, saving their state (CET_U with shstk)",
-        frozenset({"ring3"}),
+        guest=GuestCode(6, "ctxswitch", 3, "WL_EXIT_NONE", "setup_ctxswitch", None,
+                        "task SYSCALL yield -> save GPRs + state area (+ CET_U) -> restore the other task -> SYSRET",
+                        run="ctx_loop"),
     ),
 )
 
+#: Guest code that proves the suite's own checks (fault reports, #CP, the after-loop CET check);
+#: never a variant.
+TEST_GUEST_CODE: tuple[GuestCode, ...] = (
+    GuestCode(100, "test-ud2", 0, "WL_EXIT_FAULT", "setup_plain", "op_ud2", "UD2: #UD (vector 6) at ud2_insn"),
+    GuestCode(101, "test-gp", 0, "WL_EXIT_FAULT", "setup_plain", "op_gp",
+              "load from a non-canonical address: #GP(0) (vector 13) at gp_insn"),
+    GuestCode(102, "test-hang", 0, "WL_EXIT_HANG", "setup_plain", "op_hang", "endless loop"),
+    GuestCode(103, "test-cp-ret", 3, "WL_EXIT_FAULT", "setup_plain", "op_cp_ret",
+              "ring 3 RET to an overwritten return address: #CP(1) at cp_ret_insn with SHSTK"),
+    GuestCode(104, "test-cp-endbr", 0, "WL_EXIT_FAULT", "setup_plain", "op_cp_endbr",
+              "ring 0 JMP *%rax to a target without ENDBR64: #CP(3) at cp_endbr_target with IBT"),
+    GuestCode(105, "test-cet-lost", 3, "WL_EXIT_CET_LOST", "setup_plain", "op_cet_lost",
+              "ring 3 SYSCALL; the kernel clears U_CET.SH_STK_EN (shstk), S_CET.ENDBR_EN (ibt): CET_LOST "
+              "after the loop"),
+)
+
+
+def guest_codes() -> tuple[GuestCode, ...]:
+    return (*(w.guest for w in WORKLOADS if w.guest), *TEST_GUEST_CODE)
+
+
+def guest_code(name: str) -> GuestCode:
+    for code in guest_codes():
+        if code.name == name:
+            return code
+    raise LookupError(f"no guest code named {name!r}")
+
+
+def _c_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def guest_header() -> str:
+    """guest/workload_list.h: the guest workload ids and the X-macro row of each (generated from
+    this table at build time; workloads/build.py)."""
+    codes = guest_codes()
+    lines = [
+        "/* Generated from workloads/table.py by workloads/build.py: edit the table, not this file.",
+        " * X(id, name, ring, exit, setup, op, run, what one op does) */",
+        "#ifndef CETBENCH_WORKLOAD_LIST_H",
+        "#define CETBENCH_WORKLOAD_LIST_H",
+        "",
+        "enum workload_exit {",
+        *(f"\t{name} = {i}," for i, (name, _) in enumerate(GUEST_EXITS, start=1)),
+        "};",
+        "#define WORKLOAD_EXIT_WHAT { \\",
+        *(f"\t[{name}] = {_c_string(what)}, \\" for name, what in GUEST_EXITS),
+        "}",
+        "",
+        "enum guest_workload {",
+        *(f"\t{c.enumerator} = {c.id}," for c in codes),
+        "};",
+        "",
+        "#define GUEST_WORKLOADS(X) \\",
+        *(f"\tX({c.enumerator}, {_c_string(c.name)}, {c.ring}, {c.exit}, {c.setup}, {c.op or 0}, {c.run}, "
+          f"{_c_string(c.what)}) \\" for c in codes),
+        "",
+        "#endif",
+        "",
+    ]
+    return "\n".join(lines)
+
 
 def all_variants() -> list[Variant]:
-    return [Variant(w, c) for w in WORKLOADS for c in w.cet_configs]
-
-
-def pattern_regex(pattern: str) -> re.Pattern[str]:
-    """A glob where only * and ? are wildcards: brackets are literal, because variant names carry
-    them (fnmatch would read `host.syscall[shstk=on]` as a character class)."""
-    body = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
-    return re.compile(f"{body}\\Z")
+    return [v for w in WORKLOADS for v in w.variants]
 
 
 def select(patterns: list[str] | None) -> list[Variant]:
-    """Variants whose name matches any glob pattern (all when none given). Raises on a pattern
-    that matches nothing, naming the known variants, so a typo never silently runs nothing."""
-    variants = all_variants()
-    if not patterns:
-        return variants
-    chosen = []
-    for pattern in patterns:
-        regex = pattern_regex(pattern)
-        hits = [v for v in variants if regex.match(v.name)]
-        if not hits:
-            known = ", ".join(v.name for v in variants)
-            raise LookupError(f"--only {pattern!r} matches no variant; known variants: {known}")
-        chosen += [v for v in hits if v not in chosen]
-    return [v for v in variants if v in chosen]
+    """The variants matching any glob (all when none); a pattern matching nothing raises
+    UnknownVariantError naming the known variants."""
+    every = all_variants()
+    chosen = set(variants.select([v.name for v in every], patterns))
+    return [v for v in every if v.name in chosen]
 
 
 def by_name(name: str) -> Variant:
+    try:
+        wanted = parse(name)
+    except VariantNameError as exc:
+        wanted = None
+        why = str(exc)
     for v in all_variants():
-        if v.name == name:
+        if v.id == wanted:
             return v
-    raise LookupError(f"unknown variant {name!r}")
+    known = ", ".join(v.name for v in all_variants())
+    raise UnknownVariantError(f"{why if wanted is None else f'unknown variant {name!r}'}; known: {known}")

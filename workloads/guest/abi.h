@@ -62,24 +62,8 @@ enum guest_vendor { VENDOR_INTEL = 1, VENDOR_AMD = 2 };
 #define GUEST_CET_IBT   (1u << 0)
 #define GUEST_CET_SHSTK (1u << 1)
 
-/* Guest workloads (the table in workloads/table.py names the same ids; names, rings and loop
- * shapes: workload_list.h). */
-enum guest_workload {
-	GW_CPUID = 1,       /* CPUID leaf 0 per op: exit handled in the kernel */
-	GW_HYPERCALL = 2,   /* VMCALL/VMMCALL per op: exit handled in the kernel */
-	GW_MSR = 3,         /* RDMSR of an intercepted MSR handled in the kernel */
-	GW_PIO = 4,         /* OUT to PORT_OP per op: exit to the VMM in userspace */
-	GW_SYSCALL = 5,     /* ring 3 -> SYSCALL -> ring 0 -> SYSRET per op, no VM exit */
-	GW_CTXSWITCH = 6,   /* guest kernel switches between two ring-3 tasks (XSAVES/XRSTORS) */
-	/* test-only workloads: prove fault reporting */
-	GW_TEST_UD2 = 100,
-	GW_TEST_GP = 101,
-	GW_TEST_HANG = 102,
-	GW_TEST_CP_RET = 103,   /* shadow-stack mismatch on RET: must raise #CP, error code 1 */
-	GW_TEST_CP_ENDBR = 104, /* indirect jump to a target without ENDBR64: #CP, error code 3 */
-	GW_TEST_CET_LOST = 105, /* ring 3 asks the kernel to clear U_CET.SH_STK_EN / S_CET.ENDBR_EN in the
-				 * loop: the after-loop check must end the run GUEST_STATUS_CET_LOST */
-};
+/* Guest workload ids (params.workload): enum guest_workload in the generated guest/workload_list.h
+ * (workloads/table.py owns the list). */
 
 /* State-save instruction the guest's context switch used (the best its CPUID offers, as Linux). */
 enum guest_save_method { SAVE_NONE = 0, SAVE_FXSAVE = 1, SAVE_XSAVE = 2, SAVE_XSAVEC = 3, SAVE_XSAVES = 4 };

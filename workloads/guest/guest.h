@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include "abi.h"
 #include "cet_setup.h"
+#include "guest/workload_list.h" /* generated from workloads/table.py */
 
 #define RESULT ((struct guest_result *)(uintptr_t)GUEST_RESULT_GPA)
 

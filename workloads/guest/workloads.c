@@ -2,7 +2,6 @@
  * The loop is timed in the guest with LFENCE;RDTSC;LFENCE and marked for the host with
  * OUT PORT_PHASE at both ends; per op it runs the op, then the calibrated injected delay. */
 #include "guest.h"
-#include "workload_list.h"
 
 typedef void (*op_fn)(void);
 

@@ -9,7 +9,7 @@
 
 #include "../guest/abi.h"
 #include "../guest/cet_setup.h"
-#include "../guest/workload_list.h"
+#include "guest/workload_list.h" /* generated from workloads/table.py */
 #include "../native/cet_arch.h"
 
 struct workload_info {

@@ -139,14 +139,7 @@ static void shadow_stacks(struct json *j, const struct cet_setup *s)
 
 static void loop(struct json *j, const struct vmm_opts *o, int vendor)
 {
-	static const char *const exits[] = {
-		[WL_EXIT_KERNEL] = "one VM exit per op, handled in KVM (KVM_RUN does not return)",
-		[WL_EXIT_USERSPACE] = "one VM exit per op returned to the VMM (KVM_EXIT_IO on PORT_OP)",
-		[WL_EXIT_NONE] = "none: the op stays inside the guest",
-		[WL_EXIT_FAULT] = "none: the op raises an exception the guest reports (PORT_DONE)",
-		[WL_EXIT_HANG] = "none: the guest never finishes",
-		[WL_EXIT_CET_LOST] = "none: the op turns CET off; the guest reports GUEST_STATUS_CET_LOST",
-	};
+	static const char *const exits[] = WORKLOAD_EXIT_WHAT;
 	json_obj(j, "loop");
 	json_u64(j, "ring", (uint64_t)o->wl->ring);
 	json_str(j, "op", o->wl->what);

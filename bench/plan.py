@@ -1,0 +1,127 @@
+"""Which variants can run on a probed host, and why not, in the words of whoever refuses.
+
+`plan(facts, variants)` is decided once per run; the runner, `explain`, the pytest-benchmark front
+door, the probe's output and the run manifest all read its `Decision`s. Pure functions of the host
+facts, so the same rules are tested on fixture hosts and applied here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cetbench import arch
+from cetbench.facts import CpuFacts, HostFacts, KernelFacts, KvmFacts
+from cetbench.probe_kvm import missing_xss_components
+from cetbench.workloads.table import Variant
+from cetbench.workloads.variants import GUEST, HOST
+
+Refusal = tuple[str, str]  # (who refused: cpu | kernel | kvm, their words)
+
+
+@dataclass(frozen=True)
+class Decision:
+    variant: Variant
+    runnable: bool
+    refusals: tuple[Refusal, ...] = ()
+    #: It runs where time is not hardware time (a guest on a KVM without VMX/SVM): every figure
+    #: it gives is labelled emulated.
+    emulated: bool = False
+
+    @property
+    def reason(self) -> str | None:
+        return "; ".join(why for _, why in self.refusals) or None
+
+    @property
+    def refused_by(self) -> str | None:
+        return self.refusals[0][0] if self.refusals else None
+
+    def to_json(self) -> dict[str, Any]:
+        """A row of the probe document's `variants[]`."""
+        v = self.variant
+        return {"name": v.name, "workload": v.workload.name, "kind": v.workload.kind, "cet": v.config,
+                "runnable": self.runnable, "reason": self.reason, "refused_by": self.refused_by}
+
+
+@dataclass(frozen=True)
+class Plan:
+    decisions: tuple[Decision, ...]
+
+    def of(self, variant: Variant) -> Decision:
+        for d in self.decisions:
+            if d.variant == variant:
+                return d
+        raise KeyError(variant.name)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [d.to_json() for d in self.decisions]
+
+
+def host_shstk_refusals(cpu: CpuFacts, kernel: KernelFacts) -> list[Refusal]:
+    refusals: list[Refusal] = []
+    if cpu.shstk is False:
+        refusals.append(("cpu", f"CPU lacks SHSTK ({arch.CPUID_SHSTK.describe()}=0)"))
+    if kernel.config.get(arch.CONFIG_USER_SHSTK) == "n":
+        refusals.append(("kernel", f"kernel built without CONFIG_{arch.CONFIG_USER_SHSTK}"))
+    if kernel.cmdline.get("nousershstk"):
+        refusals.append(("kernel", "kernel booted with nousershstk"))
+    if not refusals and kernel.cpuinfo_flags.get(arch.CPUINFO_FLAG_USER_SHSTK) is False:
+        refusals.append(
+            ("kernel", f"kernel does not enable user shadow stacks (no {arch.CPUINFO_FLAG_USER_SHSTK} "
+                       "in /proc/cpuinfo flags)")
+        )
+    return refusals
+
+
+# What kvm_pvm (a KVM that runs guests without VMX/SVM) cannot give an architectural guest; the VMM
+# refuses the same (workloads/vmm), citing Documentation/virt/kvm/x86/pvm-spec.rst.
+PVM_LIMITS = {
+    "ring3": "kvm_pvm cannot run ring-3 guest code for a non-PVM guest (SYSRET is not allowed in PVM "
+             "supervisor mode; Documentation/virt/kvm/x86/pvm-spec.rst)",
+    "hypercall": "kvm_pvm does not take VMCALL/VMMCALL as a hypercall (PVM hypercalls are SYSCALL; "
+                 "Documentation/virt/kvm/x86/pvm-spec.rst)",
+}
+
+
+def guest_refusals(kvm: KvmFacts, cpu: CpuFacts, features: frozenset[str],
+                   needs: frozenset[str] = frozenset()) -> list[Refusal]:
+    if not kvm.openable:
+        return [("kernel", f"KVM unusable: {kvm.error}")]
+    refusals: list[Refusal] = []
+    if kvm.implementation == "kvm_pvm":
+        refusals += [("kvm", PVM_LIMITS[n]) for n in sorted(needs) if n in PVM_LIMITS]
+    amd_no_ibt = "ibt" in features and cpu.is_amd
+    if amd_no_ibt:
+        refusals.append(("cpu", "AMD CPUs implement shadow stack only, no IBT"))
+    for feature, flag, offered in (("shstk", arch.CPUID_SHSTK, kvm.offers_shstk),
+                                   ("ibt", arch.CPUID_IBT, kvm.offers_ibt)):
+        if feature not in features or offered or (feature == "ibt" and amd_no_ibt):
+            continue
+        reason = f"KVM does not offer {feature.upper()}: KVM_GET_SUPPORTED_CPUID {flag.describe()}=0"
+        missing = missing_xss_components(kvm.supported)
+        if missing:
+            reason += f", supported XSS lacks {' and '.join(missing)}"
+        if getattr(cpu, feature) is False:
+            reason += f" (host CPU lacks {feature.upper()}: {flag.describe()}=0)"
+        refusals.append(("kvm", reason))
+    return refusals
+
+
+def refusals_of(variant: Variant, facts: HostFacts) -> list[Refusal]:
+    kind = variant.workload.kind
+    if kind == HOST:
+        return host_shstk_refusals(facts.cpu, facts.kernel) if "shstk" in variant.cet_features else []
+    if kind == GUEST:
+        return guest_refusals(facts.kvm, facts.cpu, variant.cet_features, variant.workload.needs)
+    raise ValueError(f"no rule decides where a {kind!r} workload can run")
+
+
+def decide(variant: Variant, facts: HostFacts) -> Decision:
+    refusals = refusals_of(variant, facts)
+    emulated = variant.workload.kind == GUEST and facts.kvm.emulated
+    return Decision(variant, not refusals, tuple(refusals), emulated)
+
+
+def plan(facts: HostFacts, variants: Sequence[Variant]) -> Plan:
+    return Plan(tuple(decide(v, facts) for v in variants))
