@@ -207,11 +207,13 @@ def run_level_shift(
     if x.size < 2 or y.size < 2:
         raise ValueError("a run-level interval needs at least 2 runs a side")
     d = float(y.mean() - x.mean())
-    dof = x.size + y.size - 2
-    pooled = ((x.size - 1) * x.var(ddof=1) + (y.size - 1) * y.var(ddof=1)) / dof
-    half = float(sps.t.ppf(0.5 + confidence / 2.0, dof) * np.sqrt(pooled * (1.0 / x.size + 1.0 / y.size)))
+    if np.ptp(x) == 0 and np.ptp(y) == 0:  # no spread at all: the interval is the point itself
+        log_low = log_high = d
+    else:
+        ci = sps.ttest_ind(y, x, equal_var=True).confidence_interval(confidence)
+        log_low, log_high = float(ci.low), float(ci.high)
     base, cand = float(np.exp(x.mean())), float(np.exp(y.mean()))
-    ratio, low, high = float(np.exp(d)), float(np.exp(d - half)), float(np.exp(d + half))
+    ratio, low, high = float(np.exp(d)), float(np.exp(log_low)), float(np.exp(log_high))
     return MedianShift(
         baseline_median=base,
         candidate_median=cand,

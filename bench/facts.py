@@ -118,13 +118,3 @@ class HostFacts:
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
         return {"schema": doc.pop("schema"), **doc}
-
-    @classmethod
-    def from_json(cls, doc: dict[str, Any]) -> HostFacts:
-        """The facts a probe document (or a manifest's `probe`) records; extra keys are ignored."""
-        kvm = dict(doc["kvm"])
-        kvm["supported"] = KvmSupported(**kvm["supported"])
-        perf = dict(doc["perf"])
-        perf["events"] = {name: PerfEvent(**e) for name, e in perf.get("events", {}).items()}
-        return cls(cpu=CpuFacts(**doc["cpu"]), kernel=KernelFacts(**doc["kernel"]), kvm=KvmFacts(**kvm),
-                   perf=PerfFacts(**perf), noise=NoiseFacts(**doc["noise"]), schema=int(doc.get("schema", SCHEMA)))

@@ -17,7 +17,6 @@ reason, and an event perf rejects is dropped (recorded with perf's words) and th
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -310,17 +309,3 @@ def ops_for_pass(raw_jsonl: Path, floor: int = 1000, cap: int = 1_000_000) -> in
         if isinstance(record.get("iterations"), int):
             longest = max(longest, record["iterations"])
     return min(max(longest, floor), cap)
-
-
-def key_event_per_op(perf_json: Path) -> tuple[str | None, float | None]:
-    """The first key event a perf.json names and its count per op (None when not counted), for
-    summaries; (None, None) when there is no readable perf.json or no key event."""
-    try:
-        doc = json.loads(perf_json.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None, None
-    keys = doc.get("key_events") or []
-    if not keys:
-        return None, None
-    entry = doc.get("events", {}).get(keys[0], {})
-    return keys[0], entry.get("per_op") if doc.get("available") else None

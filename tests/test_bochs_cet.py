@@ -21,7 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from cetbench import arch
-from cetbench.workloads.build import elf_symbols
+from cetbench.native import GUEST_IMAGE
+from cetbench.workloads.build import build, elf_symbols
 from cetbench.workloads.guest.bochs import image, programs, run
 from cetbench.workloads.guest.bochs.cdefs import GUEST_DIR, abi, c_constants
 from cetbench.workloads.guest.bochs.probe import probe_ids, run_probe
@@ -283,7 +284,7 @@ RING3_TASKS = {"GW_SYSCALL": {0}, "GW_CTXSWITCH": {0, 1}}  # ring-0 loops: a pro
 
 @pytest.fixture(scope="module")
 def guest():
-    return programs.guest_program()
+    return build(GUEST_IMAGE)  # the image exactly as the micro-VMM runs it
 
 
 @pytest.fixture(scope="module")

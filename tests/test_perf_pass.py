@@ -18,7 +18,7 @@ import pytest
 
 from cetbench import perf_kvm
 from cetbench.native import Programs, variant_command
-from cetbench.perf_pass import count_variant, events_for, key_event_per_op, ops_for_pass, rejected_event, run_group
+from cetbench.perf_pass import count_variant, events_for, ops_for_pass, rejected_event, run_group
 from cetbench.perfstat import perf_binary
 from cetbench.workloads import table
 from cetbench.workloads.build import build
@@ -144,18 +144,6 @@ def test_unknown_event_is_dropped_with_perfs_words_while_the_others_count(tmp_pa
     assert "kvm:kvm_nonexistent" not in doc["command"]
     assert doc["events"]["syscalls:sys_enter_getppid"]["per_op"] == pytest.approx(1.0, abs=0.01)
     assert doc["requested"] == events
-
-
-@needs_perf
-def test_key_event_per_op_for_summaries(tmp_path: Path) -> None:
-    out = tmp_path / "s.perf.json"
-    count_variant(host_cmd("host_syscall"), 5000, ["syscalls:sys_enter_getppid"], out, PERF, 60.0,
-                  key_events=("syscalls:sys_enter_getppid", "raw_syscalls:sys_enter"))
-    event, per_op = key_event_per_op(out)
-    assert event == "syscalls:sys_enter_getppid" and per_op == pytest.approx(1.0, abs=0.01)
-    count_variant(["/bin/true"], 10, ["task-clock"], out, None, 5.0, key_events=("context-switches",))
-    assert key_event_per_op(out) == ("context-switches", None)  # perf unavailable: no figure
-    assert key_event_per_op(tmp_path / "missing.perf.json") == (None, None)
 
 
 def test_ops_for_pass_follows_pyperfs_longest_run(tmp_path: Path) -> None:

@@ -196,13 +196,6 @@ def guest_codes() -> tuple[GuestCode, ...]:
     return (*(w.guest for w in WORKLOADS if w.guest), *TEST_GUEST_CODE)
 
 
-def guest_code(name: str) -> GuestCode:
-    for code in guest_codes():
-        if code.name == name:
-            return code
-    raise LookupError(f"no guest code named {name!r}")
-
-
 def _c_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from cetbench.workloads.build import build, cache_root, elf_symbols
+from cetbench.workloads.build import cache_root, elf_symbols
 from cetbench.workloads.guest.bochs.cdefs import GUEST_DIR, abi
 
 BOCHS_DIR = Path(__file__).resolve().parent
@@ -116,15 +116,3 @@ def cet_probe_image() -> bytes:
     )
     _, flat = _build("cet-probe", ("cet_probe.c",), flags)
     return flat.read_bytes()
-
-
-@dataclass(frozen=True)
-class GuestImage:
-    path: Path  # flat image, loaded at GUEST_IMAGE_GPA
-    elf: Path  # the linked ELF: symbols of the fault sites
-
-
-def guest_program() -> GuestImage:
-    """The cetbench guest image exactly as the micro-VMM runs it (recipe cetbench-guest)."""
-    built = build("cetbench-guest")
-    return GuestImage(built.path, built.elf)
