@@ -70,6 +70,10 @@ class KvmFacts:
     offers_ibt: bool
     verdict: str
     unknown: dict[str, str] = field(default_factory=dict)
+    #: The KVM module's parameters as /sys/module/<implementation>/parameters shows them.
+    parameters: dict[str, str] = field(default_factory=dict)
+    #: Why this process cannot reload the KVM module with other parameters; None when it can.
+    reload_refusal: str | None = None
 
     @property
     def emulated(self) -> bool:

@@ -35,3 +35,10 @@ class HostView:
 
     def is_dir(self, rel: str) -> bool:
         return self.path(rel).is_dir()
+
+    def listdir(self, rel: str) -> list[str]:
+        """Names in a directory, sorted; [] when it cannot be listed."""
+        try:
+            return sorted(os.listdir(self.path(rel)))
+        except OSError:
+            return []

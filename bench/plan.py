@@ -17,7 +17,7 @@ from cetbench.probe_kvm import missing_xss_components
 from cetbench.workloads.table import Variant
 from cetbench.workloads.variants import GUEST, HOST
 
-Refusal = tuple[str, str]  # (who refused: cpu | kernel | kvm, their words)
+Refusal = tuple[str, str]  # (who refused: cpu | kernel | kvm | host | workload, their words)
 
 
 @dataclass(frozen=True)
@@ -108,12 +108,30 @@ def guest_refusals(kvm: KvmFacts, cpu: CpuFacts, features: frozenset[str],
     return refusals
 
 
+KVM_CET_PARAMETER = ("kvm_intel", "cet")  # Linux >= 7.1, vmx.c `enable_cet` (docs/mechanisms.md)
+
+
+def kvm_knob_refusals(kvm: KvmFacts) -> list[Refusal]:
+    """Why the host cannot run a variant that reloads kvm_intel with `cet=` (the kvmcet axis)."""
+    module, name = KVM_CET_PARAMETER
+    if kvm.implementation != module:
+        return [("kvm", f"{kvm.implementation or 'no KVM module'}: the CET knob is {module}'s `{name}` parameter "
+                        "(VMX); there is no such parameter here")]
+    if name not in kvm.parameters:
+        return [("kernel", f"{module} has no `{name}` parameter (/sys/module/{module}/parameters/{name}); it "
+                           "exists from Linux 7.1 (commit 2d5d3fc593c9)")]
+    return [("host", kvm.reload_refusal)] if kvm.reload_refusal else []
+
+
 def refusals_of(variant: Variant, facts: HostFacts) -> list[Refusal]:
     kind = variant.workload.kind
     if kind == HOST:
         return host_shstk_refusals(facts.cpu, facts.kernel) if "shstk" in variant.cet_features else []
     if kind == GUEST:
-        return guest_refusals(facts.kvm, facts.cpu, variant.cet_features, variant.workload.needs)
+        refusals = guest_refusals(facts.kvm, facts.cpu, variant.cet_features, variant.workload.needs)
+        if variant.id.value("kvmcet") is not None:
+            refusals += kvm_knob_refusals(facts.kvm)
+        return refusals
     raise ValueError(f"no rule decides where a {kind!r} workload can run")
 
 

@@ -8,6 +8,7 @@ None with the reason in its section's `unknown` map. `document` is the stable JS
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from typing import Any
 
@@ -51,6 +52,7 @@ def collect(
     run: CommandRunner = run_command,
     perf: str | None = None,
     ncpus: int | None = None,
+    euid: int | None = None,
 ) -> HostFacts:
     """Probe a host. With no arguments, this host; tests pass a fixture tree and recorded output."""
     if view is None:
@@ -59,7 +61,7 @@ def collect(
     return HostFacts(
         cpu=probe_cpu(native, native_error, view),
         kernel=probe_kernel(view),
-        kvm=probe_kvm(native, native_error, view),
+        kvm=probe_kvm(native, native_error, view, os.geteuid() if euid is None else euid),
         perf=probe_perf(view, run, perf),
         noise=probe_noise(view, ncpus),
     )

@@ -51,8 +51,30 @@ def missing_xss_components(sup: KvmSupported) -> list[str]:
     return [n for n, have in (("CET_U", sup.xss_cet_u), ("CET_S", sup.xss_cet_s)) if not have]
 
 
-def probe_kvm(native: dict[str, Any] | None, native_error: str | None, view: HostView) -> KvmFacts:
+def module_parameters(view: HostView, module: str | None) -> dict[str, str]:
+    if module is None:
+        return {}
+    base = f"sys/module/{module}/parameters"
+    out = {}
+    for name in view.listdir(base):
+        text, _ = view.read_text(f"{base}/{name}")
+        if text is not None:
+            out[name] = text.strip()
+    return out
+
+
+def reload_refusal(module: str | None, euid: int) -> str | None:
+    """Why this process cannot reload `module` with other parameters (None: it can try)."""
+    if module is None:
+        return "no KVM module is loaded"
+    if euid != 0:
+        return f"reloading {module} needs root (modprobe -r {module}; modprobe {module} PARAM=...)"
+    return None
+
+
+def probe_kvm(native: dict[str, Any] | None, native_error: str | None, view: HostView, euid: int) -> KvmFacts:
     impl = implementation(view)
+    params, refusal = module_parameters(view, impl), reload_refusal(impl, euid)
     present = view.exists("dev/kvm")
     hardware = (impl in HARDWARE_KVM) if impl else None
     unknown: dict[str, str] = {}
@@ -68,7 +90,8 @@ def probe_kvm(native: dict[str, Any] | None, native_error: str | None, view: Hos
     if error or kvm is None:
         return KvmFacts(device="/dev/kvm", present=present, openable=False, error=error, api_version=None,
                         implementation=impl, hardware=hardware, supported=KvmSupported(), offers_shstk=False,
-                        offers_ibt=False, verdict=f"KVM unusable: {error}", unknown=unknown)
+                        offers_ibt=False, verdict=f"KVM unusable: {error}", unknown=unknown, parameters=params,
+                        reload_refusal=refusal)
     leaves = leaves_from_native(kvm.get("supported_cpuid", []))
     sup = KvmSupported(
         shstk=bit(leaves, arch.CPUID_SHSTK) or False,
@@ -79,4 +102,5 @@ def probe_kvm(native: dict[str, Any] | None, native_error: str | None, view: Hos
     )
     return KvmFacts(device="/dev/kvm", present=True, openable=True, error=None, api_version=kvm.get("api_version"),
                     implementation=impl, hardware=hardware, supported=sup, offers_shstk=bool(sup.shstk),
-                    offers_ibt=bool(sup.ibt), verdict=_verdict(sup), unknown=unknown)
+                    offers_ibt=bool(sup.ibt), verdict=_verdict(sup), unknown=unknown, parameters=params,
+                    reload_refusal=refusal)

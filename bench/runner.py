@@ -17,9 +17,10 @@ from pathlib import Path
 
 from cetbench import manifest as mf
 from cetbench.facts import HostFacts
+from cetbench.kvm_knob import Restorer
 from cetbench.native import Programs, run_variant_once, variant_command
 from cetbench.perf_pass import count_variant, events_for, ops_for_pass
-from cetbench.plan import Decision, plan
+from cetbench.plan import KVM_CET_PARAMETER, Decision, plan
 from cetbench.probe import collect, document
 from cetbench.results.bundle import Bundle, BundleError
 from cetbench.results.paths import default_runs_dir
@@ -157,16 +158,41 @@ def execute(opts: RunOptions, progress: ProgressHook | None = None) -> Bundle:
             raise RunError(str(exc)) from None
         todo = [v for v in variants if bundle.manifest["variants"][v.name]["status"] == "pending"]
     programs = Programs()
-    for index, variant in enumerate(todo):
-        if progress:
-            progress(variant.name, index, len(todo))
-        run_variant(bundle, variant, opts, programs, facts)
+    knobs = Restorer()
+    try:
+        for index, variant in enumerate(todo):
+            if progress:
+                progress(variant.name, index, len(todo))
+            run_variant(bundle, variant, opts, programs, facts, knobs)
+    finally:
+        problems = knobs.restore()
+        if problems:
+            bundle.manifest["host_left_changed"] = problems
     bundle.manifest["finished_utc"] = mf.utc_now()
     bundle.save()
     return bundle
 
 
-def run_variant(bundle: Bundle, variant: Variant, opts: RunOptions, programs: Programs, facts: HostFacts) -> None:
+def _host_knobs(bundle: Bundle, variant: Variant, knobs: Restorer) -> bool:
+    """Set the host parameters the variant names (kvmcet); False (and the variant unsupported, in
+    modprobe's words) when the host refuses."""
+    value = variant.id.value("kvmcet")
+    if value is None:
+        return True
+    module, name = KVM_CET_PARAMETER
+    err = knobs.set(module, name, value)
+    if err:
+        bundle.set_variant(variant.name, status="unsupported", reason=err, refused_by="kernel",
+                           refusals=[{"by": "kernel", "reason": err}])
+        return False
+    bundle.set_variant(variant.name, host_parameters={f"{module}.{name}": value})
+    return True
+
+
+def run_variant(bundle: Bundle, variant: Variant, opts: RunOptions, programs: Programs, facts: HostFacts,
+                knobs: Restorer) -> None:
+    if not _host_knobs(bundle, variant, knobs):
+        return
     try:
         cmd = variant_command(variant, programs, opts.cpu, opts.inject_cycles)
     except BuildError as exc:

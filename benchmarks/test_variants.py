@@ -14,15 +14,15 @@ from typing import Any
 
 import pytest
 
-from cetbench.pytest_frontdoor import NativeBatch, Session, native_clock
-from cetbench.workloads.table import Variant, all_variants
+from cetbench.pytest_frontdoor import NativeBatch, Session, native_clock, variants
+from cetbench.workloads.table import Variant
 
 OPS = int(os.environ.get("CETBENCH_FRONTDOOR_OPS", "100000"))
 ROUNDS = int(os.environ.get("CETBENCH_FRONTDOOR_ROUNDS", "10"))
 
 
 @pytest.mark.benchmark(timer=native_clock, group="cetbench")
-@pytest.mark.parametrize("variant", all_variants(), ids=lambda v: v.name)
+@pytest.mark.parametrize("variant", variants(), ids=lambda v: v.name)
 def test_variant(benchmark: Any, run: Session, variant: Variant) -> None:
     decision = run.plan.of(variant)
     if not decision.runnable:

@@ -408,3 +408,17 @@ def test_guest_refuses_cet_on_a_cpu_without_it(guest, cet_name):
     res = _result(r)
     assert res["status"] == ABI["GUEST_STATUS_SETUP_FAILED"] and res["cet_active"] == 0, _why(r)
     assert res["ops"] == 0 and "CPUID.(EAX=7,ECX=0)" in res["detail"]
+
+
+@pytest.mark.parametrize("cetu,expected", [("CETU_NATURAL", None), ("CETU_INIT", "CETU_INIT")])
+def test_guest_leaves_cet_user_in_the_state_the_cetu_axis_asks(bochs_installed, guest, cetu: str,
+                                                               expected: str | None) -> None:
+    """cetu=init: U_CET and PL3_SSP are 0 while the ring-0 loop runs, and CET still holds after it.
+    bochs 2.7 enumerates no XSS CET_U, so its natural state is `off` (CET_U not in IA32_XSS); the
+    live case runs in the lab (a CPU whose XSS holds CET_U)."""
+    r = run.run_guest(guest.path.read_bytes(), ABI["GW_CPUID"], CET_CONFIGS["shstk"], ITERATIONS, cetu=ABI[cetu])
+    res = r.result
+    assert res is not None and res["status"] == ABI["GUEST_STATUS_OK"], _why(r)
+    natural = ABI["CETU_OFF"] if not res["cpuid_d1_ecx"] & arch.XSS_CET_U else ABI["CETU_LIVE"]
+    assert res["cetu_state"] == (natural if expected is None else ABI[expected]), _why(r)
+    assert res["cet_active"] == ABI["GUEST_CET_SHSTK"]  # restored: the after-loop check passed

@@ -35,10 +35,10 @@ def probe_document(*args: Any, **kwargs: Any) -> dict[str, Any]:
     return document(facts, plan(facts, all_variants()))
 
 
-def probe_fixture(name: str, tmp_path: Path) -> dict[str, Any]:
+def probe_fixture(name: str, tmp_path: Path, euid: int = 0) -> dict[str, Any]:
     host = HOSTS[name]
     view = HostView(host.write_tree(tmp_path / name))
-    return probe_document(view, host.native(), None, run=fake_perf, perf="perf", ncpus=4)
+    return probe_document(view, host.native(), None, run=fake_perf, perf="perf", ncpus=4, euid=euid)
 
 
 def verdicts(doc: dict[str, Any]) -> dict[str, tuple[bool, str | None, str | None]]:
@@ -162,3 +162,18 @@ def test_perf_refusing_is_recorded_not_fatal(tmp_path: Path) -> None:
     assert doc["perf"]["usable"] is False
     assert all(e["state"] == "unavailable" for e in doc["perf"]["events"].values())
     assert doc["perf"]["events"]["cycles"]["note"].startswith("Error: Access to performance monitoring")
+
+
+KNOB = "guest.vmexit.cpuid[cet=none,kvmcet=0]"
+
+
+def test_the_kvm_cet_knob_needs_kvm_intel_with_the_parameter_and_root(tmp_path: Path) -> None:
+    doc = probe_fixture("intel-spr-cet", tmp_path / "root")
+    assert doc["kvm"]["parameters"] == {"cet": "Y", "ept": "Y"}
+    assert verdicts(doc)[KNOB] == (True, None, None)
+    runnable, reason, by = verdicts(probe_fixture("intel-spr-cet", tmp_path / "user", euid=1000))[KNOB]
+    assert not runnable and by == "host" and reason is not None and "needs root" in reason
+    runnable, reason, by = verdicts(probe_fixture("intel-spr-ibt-off", tmp_path / "old"))[KNOB]
+    assert not runnable and by == "kernel" and reason is not None and "from Linux 7.1" in reason
+    runnable, reason, by = verdicts(probe_fixture("amd-zen4", tmp_path / "amd"))[KNOB]
+    assert not runnable and by == "kvm" and reason is not None and reason.startswith("kvm_amd: the CET knob")

@@ -131,3 +131,26 @@ def test_every_package_folder_is_installed() -> None:
             rel = init.parent.relative_to(REPO / top)
             wanted.add(".".join([name, *rel.parts]))
     assert wanted <= set(config["packages"]), wanted - set(config["packages"])
+
+
+def test_isolating_axes_pair_with_the_configuration_that_leaves_them_unset() -> None:
+    names = {v.name for v in table.all_variants()}
+    assert {"guest.vmexit.pio[cet=shstk,cetu=init]", "guest.vmexit.pio[cet=ibt+shstk,cetu=init]"} <= names
+    assert "guest.vmexit.pio[cet=none,cetu=init]" not in names  # cetu needs shstk: nothing to isolate
+    init = parse("guest.vmexit.pio[cet=shstk,cetu=init]")
+    assert init.native_args() == ("--cet", "shstk", "--cetu", "init")
+    assert str(init.off_partner()) == "guest.vmexit.pio[cet=none]"
+    assert init.wrong_state({"cet_active": "shstk", "cetu": "init"}) is None
+    assert "ran with cetu=live" in str(init.wrong_state({"cet_active": "shstk", "cetu": "live"}))
+    assert parse("guest.vmexit.pio[cet=shstk]").wrong_state({"cet_active": "shstk"}) is None  # unset: no check
+    with pytest.raises(VariantNameError, match="cetu can be set only with cet=shstk"):
+        parse("guest.vmexit.pio[cet=ibt,cetu=init]")
+
+
+def test_opt_in_variants_run_only_when_a_pattern_names_their_axis() -> None:
+    knob = "guest.vmexit.cpuid[cet=none,kvmcet=0]"
+    assert knob in {v.name for v in table.all_variants()}
+    assert knob not in {v.name for v in table.select(None)}
+    assert knob not in {v.name for v in table.select(["guest.*"])}
+    assert {v.name for v in table.select(["*kvmcet=*"])} == {knob, "guest.vmexit.cpuid[cet=none,kvmcet=1]"}
+    assert parse(knob).native_args() == ("--cet", "none")  # the runner, not the VMM, acts on it

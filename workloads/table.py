@@ -69,6 +69,9 @@ class Workload:
     guest: GuestCode | None = None
     #: arguments that select this workload in a program that runs several (guests: from `guest`)
     program_args: tuple[str, ...] = ()
+    #: optional axes this workload is measured along, with the values it measures (variants.py):
+    #: each is an isolating pair with the configuration that leaves the axis unset
+    options: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def args(self) -> tuple[str, ...]:
@@ -81,7 +84,7 @@ class Workload:
 
     @cached_property
     def variants(self) -> tuple[Variant, ...]:
-        return tuple(Variant(self, VariantName(self.name, c)) for c in configs_of(self.kind))
+        return tuple(Variant(self, VariantName(self.name, c)) for c in configs_of(self.kind, dict(self.options)))
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,7 @@ WORKLOADS: tuple[Workload, ...] = (
         ("kvm:kvm_cpuid", "kvm:kvm_exit", "kvm:kvm_userspace_exit", "kvm:kvm_fpu"),
         "CPUID leaf 0 per op: a VM exit KVM handles in the kernel (VMCS CET state only)",
         guest=GuestCode(1, "cpuid", 0, "WL_EXIT_KERNEL", "setup_vmexit", "op_cpuid", "CPUID leaf 0"),
+        options=(("kvmcet", ("0", "1")),),  # the VMCS CET load per exit, on and off
     ),
     Workload(
         "guest.vmexit.hypercall", GUEST, "cetbench-vmm", "hypercall exit (in-kernel)",
@@ -157,6 +161,7 @@ WORKLOADS: tuple[Workload, ...] = (
         "OUT to a port the micro-VMM serves: every op returns from KVM_RUN (guest FPU put/load)",
         events=(_FPU,),
         guest=GuestCode(4, "pio", 0, "WL_EXIT_USERSPACE", "setup_vmexit", "op_out", "OUT to PORT_OP"),
+        options=(("cetu", ("init",)),),  # CET_USER in KVM's FPU swap: live (shstk's natural state) vs init
     ),
     Workload(
         "guest.syscall", GUEST, "cetbench-vmm", "guest SYSCALL/SYSRET",
@@ -237,10 +242,13 @@ def all_variants() -> list[Variant]:
 
 def select(patterns: list[str] | None) -> list[Variant]:
     """The variants matching any glob (all when none); a pattern matching nothing raises
-    UnknownVariantError naming the known variants."""
+    UnknownVariantError naming the known variants. A variant that sets an opt-in axis (one that
+    changes the host, such as reloading kvm_intel) is chosen only by a pattern naming that axis."""
     every = all_variants()
-    chosen = set(variants.select([v.name for v in every], patterns))
-    return [v for v in every if v.name in chosen]
+    names = [v.name for v in every]
+    chosen = set(variants.select(names, patterns))
+    return [v for v in every if v.name in chosen and all(
+        any(variants.names_axis(p, axis) for p in patterns or ()) for axis in v.id.opt_in_axes)]
 
 
 def by_name(name: str) -> Variant:

@@ -53,6 +53,16 @@ class Axis:
     #: The key of the native record that reports the value actually in effect: a measured
     #: record must show the value its variant asks for (a CET-on figure never taken with CET off).
     observed: str | None = None
+    #: An optional axis may be absent from a name: then it is not set (the natural state of the
+    #: configuration; nothing passed, nothing checked). Which of its values a workload measures is
+    #: the workload's choice (`Workload.options`).
+    optional: bool = False
+    #: (axis, value or feature) another axis must have for this one to be set: ("cet", "shstk")
+    #: (the cet axis turns on shstk), ("cet", "none").
+    requires: tuple[str, str] | None = None
+    #: Variants setting this axis change the host (e.g. reload a kernel module): they run only
+    #: when a selection pattern names the axis, never as part of a broad pattern.
+    opt_in: bool = False
 
     @property
     def is_cet(self) -> bool:
@@ -72,12 +82,26 @@ AXES: tuple[Axis, ...] = (
     Axis("cet", ("none", "ibt", "shstk", "ibt+shstk"), frozenset({GUEST}),
          "CET the micro-VM is offered in its CPUID and turns on itself (kernel IBT, user shadow stack)",
          off="none", native_flag="--cet", observed="cet_active"),
+    # Isolating axes (docs/mechanisms.md): each turns one CET mechanism on or off, all else equal.
+    Axis("cetu", ("live", "init", "off"), frozenset({GUEST}),
+         "the guest's CET_USER state (U_CET, PL3_SSP) during the loop: live (set, as shstk leaves it), init "
+         "(both 0: XSAVES skips the component), off (CET_U not in the guest's IA32_XSS)",
+         optional=True, requires=("cet", "shstk"), native_flag="--cetu", observed="cetu"),
+    Axis("kvmcet", ("0", "1"), frozenset({GUEST}),
+         "kvm_intel's `cet` module parameter (Linux >= 7.1): 0 stops KVM loading CET state through the VMCS "
+         "on every entry and exit; the runner reloads kvm_intel with it",
+         optional=True, requires=("cet", "none"), opt_in=True),
 )
 AXIS_BY_NAME = {a.name: a for a in AXES}
 
 
 def axes_of(kind: str) -> tuple[Axis, ...]:
     return tuple(a for a in AXES if kind in a.kinds)
+
+
+def names_axis(pattern: str, axis: Axis) -> bool:
+    """Whether a selection pattern asks for an axis by name (how opt-in variants are chosen)."""
+    return re.search(rf"(^|[\[,*?]){re.escape(axis.name)}=", pattern) is not None
 
 
 @dataclass(frozen=True, order=True)
@@ -112,6 +136,11 @@ class VariantName:
         return tuple(a for a, _ in self.config if a in AXIS_BY_NAME and AXIS_BY_NAME[a].is_cet)
 
     @property
+    def opt_in_axes(self) -> tuple[Axis, ...]:
+        """The opt-in axes this name sets (see `Axis.opt_in`)."""
+        return tuple(AXIS_BY_NAME[a] for a, _ in self.config if a in AXIS_BY_NAME and AXIS_BY_NAME[a].opt_in)
+
+    @property
     def cet_on(self) -> bool | None:
         """Whether CET is on; None when the name has no CET axis (a foreign name)."""
         return bool(self.cet_features) if self.cet_axes else None
@@ -126,8 +155,10 @@ class VariantName:
         has no CET axis)."""
         if not self.cet_on:
             return None
-        off = {a: AXIS_BY_NAME[a].off for a in self.cet_axes}
-        return self.with_values(**{a: v for a, v in off.items() if v is not None})
+        pairs = dict(self.config)
+        pairs.update({a: off for a in self.cet_axes if (off := AXIS_BY_NAME[a].off) is not None})
+        # an axis that needs CET on (cetu) has no meaning once it is off: the partner leaves it out
+        return replace(self, config=canonical({a: v for a, v in pairs.items() if _allowed(a, pairs)}))
 
     def native_args(self) -> tuple[str, ...]:
         """The arguments that tell a native program this configuration."""
@@ -190,15 +221,36 @@ def parse(name: str, strict: bool = True) -> VariantName:
         if axis in pairs:
             raise VariantNameError(f"{name!r}: axis {axis!r} given twice")
         pairs[axis] = value
+    if strict:
+        for axis in pairs:
+            if not _allowed(axis, pairs):
+                other, wanted = AXIS_BY_NAME[axis].requires or ("", "")
+                raise VariantNameError(f"{name!r}: {axis} can be set only with {other}={wanted} "
+                                       f"(or a {other} that turns {wanted} on)")
     return VariantName(match["workload"].strip(), canonical(pairs))
 
 
-def configs_of(kind: str) -> list[Config]:
-    """Every configuration of a workload kind: the product of its axes' values."""
-    out: list[Config] = [()]
+def configs_of(kind: str, options: dict[str, tuple[str, ...]] | None = None) -> list[Config]:
+    """Every configuration of a workload: the product of its kind's axes' values, and of each
+    optional axis the workload measures (`options`: axis -> the values it measures), absent or
+    set, where the axis's `requires` holds."""
+    out: list[dict[str, str]] = [{}]
     for axis in axes_of(kind):
-        out = [(*c, (axis.name, v)) for c in out for v in axis.values]
-    return [canonical(dict(c)) for c in out]
+        if axis.optional:
+            values: tuple[str | None, ...] = (None, *(options or {}).get(axis.name, ()))
+        else:
+            values = axis.values
+        out = [{**c, axis.name: v} if v is not None else c for c in out for v in values]
+    return [canonical(c) for c in out if all(_allowed(a, c) for a in c)]
+
+
+def _allowed(axis: str, config: dict[str, str]) -> bool:
+    known = AXIS_BY_NAME.get(axis)
+    if known is None or known.requires is None:
+        return True
+    other, wanted = known.requires
+    value = config.get(other)
+    return value is not None and (value == wanted or wanted in AXIS_BY_NAME[other].features(value))
 
 
 def glob_regex(pattern: str) -> re.Pattern[str]:

@@ -51,6 +51,7 @@ class FixtureHost:
     config: dict[str, str] | None = field(default_factory=dict)  # None: no config anywhere
     release: str = "6.18.0"
     expected: dict[str, tuple[bool, str | None]] = field(default_factory=dict)
+    kvm_parameters: dict[str, str] = field(default_factory=dict)  # /sys/module/<kvm_module>/parameters
 
     def native(self) -> dict[str, Any]:
         cpuid = [
@@ -101,6 +102,8 @@ class FixtureHost:
             put("dev/kvm", "")
         if self.kvm_module:
             (root / "sys/module" / self.kvm_module).mkdir(parents=True, exist_ok=True)
+            for name, value in self.kvm_parameters.items():
+                put(f"sys/module/{self.kvm_module}/parameters/{name}", value + "\n")
         return root
 
 
@@ -114,7 +117,8 @@ HOSTS = {
         "intel-spr-cet", INTEL, 0x000806F8, "Intel(R) Xeon(R) Platinum 8480+",
         SHSTK_ECX, IBT_EDX, XSAVES_EAX, CET_XSS | (1 << 8),
         kvm_leaf7_ecx=SHSTK_ECX, kvm_leaf7_edx=IBT_EDX, kvm_leafd1_ecx=CET_XSS, kvm_leafd1_eax=XSAVES_EAX,
-        cpuinfo_flags=("shstk", "ibt", "user_shstk"), config=CET_CONFIG,
+        cpuinfo_flags=("shstk", "ibt", "user_shstk"), config=CET_CONFIG, release="7.2.0",
+        kvm_parameters={"cet": "Y", "ept": "Y"},  # Linux >= 7.1 has kvm_intel's `cet`
     ),
     # The same host booted with ibt=off: the kernel clears its IBT feature, so the cpuinfo flag goes
     # and KVM (which builds its capabilities from the kernel's) stops offering IBT; SHSTK stays.

@@ -21,7 +21,7 @@
 
 #include <stdint.h>
 
-#define GUEST_ABI_VERSION        1u
+#define GUEST_ABI_VERSION        2u  /* 2: params.cetu, result.cetu_state */
 #define GUEST_PARAMS_MAGIC       0x43455442u /* "CETB" */
 
 #define GUEST_MEM_BYTES          (64u << 20)
@@ -62,6 +62,11 @@ enum guest_vendor { VENDOR_INTEL = 1, VENDOR_AMD = 2 };
 #define GUEST_CET_IBT   (1u << 0)
 #define GUEST_CET_SHSTK (1u << 1)
 
+/* The CET_USER XSAVE component (U_CET, PL3_SSP) during a ring-0 loop (the `cetu` axis): what the
+ * guest leaves in it while VM exits happen. NATURAL: as the configuration leaves it (live with
+ * SHSTK); INIT: both MSRs 0 (XSAVES may skip the component); OFF: CET_U not in IA32_XSS. */
+enum guest_cetu { CETU_NATURAL = 0, CETU_LIVE = 1, CETU_INIT = 2, CETU_OFF = 3 };
+
 /* Guest workload ids (params.workload): enum guest_workload in the generated guest/workload_list.h
  * (workloads/table.py owns the list). */
 
@@ -93,7 +98,8 @@ struct guest_params {
 	uint32_t msr_index;    /* GW_MSR: which MSR to read */
 	uint32_t save_method_max; /* 0, or the best enum guest_save_method the loader's CPUID offers:
 				   * caps the guest's choice where a KVM enumerates more than it emulates */
-	uint32_t reserved[6];
+	uint32_t cetu;         /* enum guest_cetu requested (needs SHSTK; ring-0 loops only) */
+	uint32_t reserved[5];
 };
 
 struct guest_result {
@@ -117,6 +123,8 @@ struct guest_result {
 	uint32_t after_tasks;       /* bit t: task t left ring 3 after the loop; ssp_after[t] is valid */
 	uint64_t cr4_after, xss_after, u_cet_after, s_cet_after, pl3_ssp_after;
 	uint64_t ssp_after[GUEST_RESULT_TASKS]; /* RDSSP of task t in ring 3 as it left (0: no shadow stack) */
+	uint32_t cetu_state;   /* enum guest_cetu read back at the start of the loop (never NATURAL) */
+	uint32_t cetu_pad;
 };
 
 #endif

@@ -107,7 +107,8 @@ static inline void cet_setup_cap_view(struct guest_cpuid_view *c, uint32_t max)
 		c->c1_ecx &= ~CPUID1_ECX_XSAVE;
 }
 
-static inline void cet_setup_compute(struct cet_setup *s, uint32_t cet, const struct guest_cpuid_view *c)
+static inline void cet_setup_compute(struct cet_setup *s, uint32_t cet, uint32_t cetu,
+				     const struct guest_cpuid_view *c)
 {
 	int shstk = (cet & GUEST_CET_SHSTK) != 0, ibt = (cet & GUEST_CET_IBT) != 0;
 
@@ -119,8 +120,9 @@ static inline void cet_setup_compute(struct cet_setup *s, uint32_t cet, const st
 	s->efer = GUEST_BOOT_EFER;
 	s->xcr0 = (c->c1_ecx & CPUID1_ECX_XSAVE) ?
 		(XFEATURE_MASK_FP | XFEATURE_MASK_SSE | (c->cd0_eax & XFEATURE_MASK_YMM)) : 0;
-	s->xss = (shstk && s->save_method == SAVE_XSAVES && (c->cd1_ecx & CPUIDD1_ECX_XSS_CET_U)) ?
-		XSS_CET_U : 0;
+	/* cetu=off keeps CET_U out of IA32_XSS: XSAVES then never touches U_CET/PL3_SSP */
+	s->xss = (shstk && cetu != CETU_OFF && s->save_method == SAVE_XSAVES &&
+		  (c->cd1_ecx & CPUIDD1_ECX_XSS_CET_U)) ? XSS_CET_U : 0;
 	s->cet_u_switch = !shstk ? CET_U_SWITCH_NONE : s->xss ? CET_U_SWITCH_XSAVES : CET_U_SWITCH_MSR;
 	s->u_cet = shstk ? CET_SHSTK_EN : 0;
 	s->s_cet = ibt ? CET_ENDBR_EN : 0;

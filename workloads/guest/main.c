@@ -41,6 +41,8 @@ void guest_main(void)
 	if ((p->platform != PLATFORM_KVM && p->platform != PLATFORM_BOCHS) || !p->iterations ||
 	    p->inject_cycles >> 32 || (p->cet & ~(GUEST_CET_IBT | GUEST_CET_SHSTK)))
 		guest_fail(GUEST_STATUS_BAD_PARAMS, "params: bad platform, iterations, inject_cycles or cet");
+	if (p->cetu > CETU_OFF || (p->cetu != CETU_NATURAL && !(p->cet & GUEST_CET_SHSTK)))
+		guest_fail(GUEST_STATUS_BAD_PARAMS, "params: cetu must be natural without SHSTK");
 
 	desc_install();
 	read_cpuid(&g.cpuid);
@@ -49,7 +51,7 @@ void guest_main(void)
 	r->cpuid_d1_eax = g.cpuid.cd1_eax;
 	r->cpuid_d1_ecx = g.cpuid.cd1_ecx;
 	cet_setup_cap_view(&g.cpuid, p->save_method_max);
-	cet_setup_compute(&g.setup, p->cet, &g.cpuid);
+	cet_setup_compute(&g.setup, p->cet, p->cetu, &g.cpuid);
 	r->save_method = g.setup.save_method;
 	status = cet_configure();
 	if (status) {

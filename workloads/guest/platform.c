@@ -90,6 +90,7 @@ static void print_result_line(const struct guest_result *r)
 	field_hex("cpuid_d1_eax", r->cpuid_d1_eax);
 	field_hex("cpuid_d1_ecx", r->cpuid_d1_ecx);
 	field_dec("save_method", r->save_method);
+	field_dec("cetu_state", r->cetu_state);
 	field_dec("cet_active_before", r->cet_active_before);
 	field_dec("after_valid", r->after_valid);
 	field_dec("cet_active_after", r->cet_active_after);

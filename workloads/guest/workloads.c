@@ -156,6 +156,41 @@ static op_fn setup_ctxswitch(op_fn op)
 static const struct workload workloads[] = { GUEST_WORKLOADS(ROW) };
 #undef ROW
 
+/* The CET_USER component now: init (U_CET and PL3_SSP both 0), else off (live registers, but not
+ * in the guest's IA32_XSS, so the guest's own XSAVES leaves them alone), else live. KVM saves the
+ * guest with the host's XSS, so for a VM exit only init vs not init matters. */
+static uint32_t cetu_state(void)
+{
+	if (!(g.cpuid.c7_ecx & CPUID7_ECX_SHSTK))
+		return CETU_INIT;  /* no CET MSRs: the component is architecturally in its init state */
+	if (!(rdmsr(MSR_IA32_U_CET) | rdmsr(MSR_IA32_PL3_SSP)))
+		return CETU_INIT;
+	if (g.setup.save_method != SAVE_XSAVES || !(rdmsr(MSR_IA32_XSS) & XSS_CET_U))
+		return CETU_OFF;
+	return CETU_LIVE;
+}
+
+/* A ring-0 loop with cetu=init: U_CET and PL3_SSP are 0 while it runs, and come back after it, so
+ * the after-loop checks see the configuration unchanged. */
+static void run_ring0(void)
+{
+	uint64_t u_cet = 0, pl3_ssp = 0;
+	int init = g.params.cetu == CETU_INIT;
+
+	if (init) {
+		u_cet = rdmsr(MSR_IA32_U_CET);
+		pl3_ssp = rdmsr(MSR_IA32_PL3_SSP);
+		wrmsr(MSR_IA32_U_CET, 0);
+		wrmsr(MSR_IA32_PL3_SSP, 0);
+	}
+	RESULT->cetu_state = cetu_state();
+	selected->run(selected_op);
+	if (init) {
+		wrmsr(MSR_IA32_U_CET, u_cet);
+		wrmsr(MSR_IA32_PL3_SSP, pl3_ssp);
+	}
+}
+
 int workload_run(void)
 {
 	for (unsigned i = 0; i < sizeof(workloads) / sizeof(workloads[0]); i++)
@@ -163,12 +198,16 @@ int workload_run(void)
 			selected = &workloads[i];
 	if (!selected)
 		guest_fail(GUEST_STATUS_BAD_PARAMS, "params.workload is not a known workload id");
+	if (selected->ring == 3 && g.params.cetu == CETU_INIT)
+		guest_fail(GUEST_STATUS_BAD_PARAMS, "params: cetu=init is for ring-0 loops (a ring-3 task needs its shadow stack)");
 	if (selected->ring == 3)
 		task_prepare(0, user_body);  /* before setup: ctxswitch prepares task 1 after it */
 	selected_op = selected->setup(selected->op);
-	if (selected->ring == 0)
-		selected->run(selected_op);
-	else
+	if (selected->ring == 0) {
+		run_ring0();
+	} else {
+		RESULT->cetu_state = cetu_state();
 		run_task(0);
+	}
 	return selected->ring;
 }

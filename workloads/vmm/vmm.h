@@ -28,6 +28,7 @@ struct vmm_opts {
 	const char *kvm_dev;      /* --kvm-device, default /dev/kvm */
 	const struct workload_info *wl;
 	uint32_t cet;             /* GUEST_CET_* */
+	uint32_t cetu;            /* enum guest_cetu (--cetu) */
 	uint64_t iterations, inject_cycles;
 	uint32_t msr_index;
 	int cpu;                  /* -1: leave affinity alone */
@@ -56,6 +57,7 @@ void json_hex(struct json *j, const char *key, uint64_t v);
 void json_bool(struct json *j, const char *key, int v);
 void json_null(struct json *j, const char *key);
 const char *cet_name(uint32_t cet);
+const char *cetu_name(uint32_t cetu);
 const char *save_method_name(uint32_t m);
 
 /* ---- vmm_cpuid.c ---- */

@@ -170,11 +170,17 @@ int explain(const struct vmm_opts *o)
 	int has_ss = !!(o->cet & GUEST_CET_SHSTK);
 
 	kvm_view(o, &k);
-	cet_setup_compute(&s, o->cet, c);
+	cet_setup_compute(&s, o->cet, o->cetu, c);
 
 	json_begin(&j, stdout);
 	json_str(&j, "workload", o->wl->name);
 	json_str(&j, "cet", cet_name(o->cet));
+	if (o->cetu)
+		json_str(&j, "cetu", o->cetu == CETU_INIT ?
+			 "init: the guest writes U_CET = 0 and PL3_SSP = 0 before the timed loop and restores them after "
+			 "it, so at every VM exit its CET_USER state is in its init configuration" :
+			 o->cetu == CETU_OFF ? "off: CET_U is left out of the guest's IA32_XSS" :
+			 "live: U_CET and PL3_SSP as the configuration sets them");
 	json_str(&j, "vendor", k.vendor == VENDOR_AMD ? "amd" : "intel");
 	json_obj(&j, "kvm");
 	json_str(&j, "status", k.status);

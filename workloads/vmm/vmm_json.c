@@ -66,6 +66,13 @@ void json_hex(struct json *j, const char *k, uint64_t v)
 	fprintf(j->f, "\"0x%" PRIx64 "\"", v);
 }
 
+const char *cetu_name(uint32_t cetu)
+{
+	static const char *const names[] = { [CETU_NATURAL] = "natural", [CETU_LIVE] = "live", [CETU_INIT] = "init",
+					     [CETU_OFF] = "off" };
+	return cetu <= CETU_OFF ? names[cetu] : "?";
+}
+
 const char *cet_name(uint32_t cet)
 {
 	static const char *const names[] = { "none", "ibt", "shstk", "ibt+shstk" };

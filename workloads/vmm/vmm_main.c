@@ -1,6 +1,7 @@
 /* cetbench-vmm: run one cetbench guest workload on /dev/kvm and print one JSON line.
  *
- *   cetbench-vmm --guest IMAGE --workload NAME [--cet none|ibt|shstk|ibt+shstk] --iterations N
+ *   cetbench-vmm --guest IMAGE --workload NAME [--cet none|ibt|shstk|ibt+shstk] [--cetu live|init|off]
+ *                --iterations N
  *                [--inject-cycles K] [--cpu C] [--timeout-s S] [--msr INDEX]
  *                [--ignore-kvm-limits] [--kvm-device PATH]
  *   cetbench-vmm --explain --workload NAME [--cet ...] [--vendor intel|amd]
@@ -30,7 +31,8 @@ _Static_assert(sizeof(struct guest_result) <= 0x1000, "struct guest_result must 
 /* Fields are only appended: the ones before the after-loop readback keep their offsets. */
 _Static_assert(offsetof(struct guest_result, detail) == 144, "struct guest_result layout changed");
 _Static_assert(offsetof(struct guest_result, after_valid) == 272, "struct guest_result layout changed");
-_Static_assert(sizeof(struct guest_result) == 344, "struct guest_result layout changed");
+_Static_assert(offsetof(struct guest_result, cetu_state) == 344, "struct guest_result layout changed");
+_Static_assert(sizeof(struct guest_result) == 352, "struct guest_result layout changed");
 
 #define ROW(id_, name_, ring_, exit_, setup_, op_, run_, what_) { id_, name_, ring_, exit_, what_ },
 const struct workload_info workload_table[] = { GUEST_WORKLOADS(ROW) };
@@ -75,6 +77,14 @@ static int parse_cet(const char *s)
 	usage_error("--cet must be none, ibt, shstk or ibt+shstk, not '%s'", s);
 }
 
+static uint32_t parse_cetu(const char *s)
+{
+	for (uint32_t c = CETU_LIVE; c <= CETU_OFF; c++)
+		if (!strcmp(s, cetu_name(c)))
+			return c;
+	usage_error("--cetu must be live, init or off, not '%s'", s);
+}
+
 static void parse_args(int argc, char **argv, struct vmm_opts *o)
 {
 	static const struct option longopts[] = {
@@ -84,7 +94,7 @@ static void parse_args(int argc, char **argv, struct vmm_opts *o)
 		{ "timeout-s", required_argument, 0, 't' }, { "msr", required_argument, 0, 'm' },
 		{ "explain", no_argument, 0, 'e' }, { "vendor", required_argument, 0, 'v' },
 		{ "ignore-kvm-limits", no_argument, 0, 'i' }, { "kvm-device", required_argument, 0, 'd' },
-		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+		{ "cetu", required_argument, 0, 'u' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	int c, have_n = 0;
 
@@ -102,6 +112,7 @@ static void parse_args(int argc, char **argv, struct vmm_opts *o)
 				usage_error("unknown workload '%s'", optarg);
 			break;
 		case 'c': o->cet = (uint32_t)parse_cet(optarg); break;
+		case 'u': o->cetu = parse_cetu(optarg); break;
 		case 'n': o->iterations = parse_u64("--iterations", optarg, UINT64_MAX); have_n = 1; break;
 		case 'k': o->inject_cycles = parse_u64("--inject-cycles", optarg, UINT32_MAX); break;
 		case 'p':
@@ -122,7 +133,8 @@ static void parse_args(int argc, char **argv, struct vmm_opts *o)
 			break;
 		case 'h':
 			puts("usage: cetbench-vmm --guest IMAGE --workload NAME [--cet none|ibt|shstk|ibt+shstk]"
-			     " --iterations N [--inject-cycles K] [--cpu C] [--timeout-s S] [--msr INDEX]\n"
+			     " [--cetu live|init|off]\n"
+			     "                    --iterations N [--inject-cycles K] [--cpu C] [--timeout-s S] [--msr INDEX]\n"
 			     "                    [--ignore-kvm-limits] [--kvm-device PATH]\n"
 			     "       cetbench-vmm --explain --workload NAME [--cet CFG] [--vendor intel|amd]");
 			exit(0);
@@ -134,6 +146,8 @@ static void parse_args(int argc, char **argv, struct vmm_opts *o)
 		usage_error("unexpected argument '%s'", argv[optind]);
 	if (!o->wl)
 		usage_error("%s", "--workload is required");
+	if (o->cetu && !(o->cet & GUEST_CET_SHSTK))
+		usage_error("%s", "--cetu needs --cet with shstk (without it CET_USER is always in its init state)");
 	if (o->explain) {
 		if (!have_n)
 			o->iterations = 1;
@@ -242,6 +256,7 @@ int main(int argc, char **argv)
 	params.vendor = (uint32_t)vendor;
 	params.workload = o.wl->id;
 	params.cet = o.cet;
+	params.cetu = o.cetu;
 	params.iterations = o.iterations;
 	params.inject_cycles = o.inject_cycles;
 	params.msr_index = o.msr_index;
