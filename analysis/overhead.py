@@ -29,21 +29,29 @@ from cetbench.workloads.variants import parse
 
 PERF_COLUMNS = ("run_id", "variant", "event", "per_op", "state")
 
-#: Below this |Δ events per op| a cost per event is meaningless (division by ~0): None instead.
+#: Below this |Δ events per op| CET adds no events: the figure is per event that got dearer.
 DEFAULT_EVENT_EPSILON = 1e-3
 
 
 @dataclass(frozen=True)
 class EventCost:
-    """Time difference per extra event: Δ(seconds/op) ÷ Δ(events/op)."""
+    """The time CET adds, per event.
+
+    Where CET adds events (Δevents/op clearly non-zero), Δ(seconds/op) ÷ Δ(events/op): seconds per
+    *extra* event. Where it leaves their number alone — the usual case: CET makes each VM exit or
+    XSAVES dearer rather than adding one — Δ(seconds/op) ÷ events/op: seconds each of these
+    events got *dearer* by (if the whole difference is theirs; the cost model apportions it
+    between mechanisms).
+    """
 
     event: str
     off_per_op: float
     on_per_op: float
-    #: Seconds per extra event and its interval; None when Δevents/op is about zero.
+    #: Seconds per event and its interval (basis says which); None when the event does not occur.
     time_per_event: float | None
     low: float | None
     high: float | None
+    basis: str = "extra"  # "extra": per event CET adds; "dearer": per event that got dearer
 
     @property
     def delta_per_op(self) -> float:
@@ -224,10 +232,11 @@ def _event_costs(
     costs = []
     for event in names:
         delta = on_counts[event] - off_counts[event]
-        if abs(delta) < epsilon:
-            costs.append(EventCost(event, off_counts[event], on_counts[event], None, None, None))
+        divisor, basis = (delta, "extra") if abs(delta) >= epsilon else (on_counts[event], "dearer")
+        if abs(divisor) < epsilon:  # the event does not occur: nothing to attribute to it
+            costs.append(EventCost(event, off_counts[event], on_counts[event], None, None, None, basis))
             continue
-        low, high = sorted((time.difference_low / delta, time.difference_high / delta))
+        low, high = sorted((time.difference_low / divisor, time.difference_high / divisor))
         costs.append(EventCost(event, off_counts[event], on_counts[event],
-                               time.difference / delta, low, high))
+                               time.difference / divisor, low, high, basis))
     return tuple(costs)

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 from cetbench.analysis.compare import CompareResult, VariantComparison
+from cetbench.analysis.costmodel import CostModelResult
 from cetbench.analysis.figures import NotMeasured, VariantFigure
 from cetbench.analysis.overhead import OverheadResult, OverheadRow
 from cetbench.analysis.report import EMULATED_LABEL, Report
@@ -22,6 +23,8 @@ _TIME_UNITS = ((1.0, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns"))
 COMPARE_HEADERS = ("baseline", "candidate", "change", "±", "95% CI of change", "p", "verdict")
 OVERHEAD_HEADERS = ("CET off", "CET on", "difference [95% CI]", "ratio [95% CI]", "n on/off")
 VARIANT_HEADERS = ("time/op [95% CI]", "cycles/op", "runs", "processes", "key event per op")
+MECHANISM_HEADERS = ("cost per time paid [95% CI]", "informed by")
+MECHANISM_TITLE = "Mechanism costs (joint fit over the variants, 95 % bootstrap CI over worker processes)"
 
 NOISE_LEGEND = "±: 95 % uncertainty of the medians (larger of baseline and candidate)"
 
@@ -105,6 +108,41 @@ def not_measured_lines(groups: tuple[NotMeasured, ...]) -> list[str]:
 
 def overhead_empty_line(result: OverheadResult) -> str | None:
     return None if result.why_empty is None else f"no CET overhead to show: {result.why_empty}"
+
+
+@dataclass(frozen=True)
+class MechanismLine:
+    kernel: str
+    mechanism: str
+    what: str
+    emulated: bool
+    cells: tuple[str, ...]  # in MECHANISM_HEADERS order
+
+
+def mechanism_lines(result: CostModelResult) -> list[MechanismLine]:
+    """One line per identified mechanism (the others are in `mechanism_notes`, by reason)."""
+    return [MechanismLine(c.kernel, c.mechanism, c.what, c.emulated,
+                          (fmt_time_ci(c.seconds, c.low, c.high), ", ".join(c.informed_by) or "-"))
+            for c in result.costs if c.seconds is not None and c.low is not None and c.high is not None]
+
+
+def mechanism_notes(result: CostModelResult) -> list[str]:
+    """The mechanisms not identified and the variants left out, one line per reason, and the largest
+    residual (how well the model fits)."""
+    refused: dict[tuple[str, str], list[str]] = {}
+    for c in result.costs:
+        if c.seconds is None:
+            refused.setdefault((c.kernel, c.reason or ""), []).append(c.mechanism)
+    left: dict[str, list[str]] = {}
+    for e in result.excluded:
+        left.setdefault(e.reason, []).append(e.variant)
+    notes = [f"not identified on {k}: {', '.join(ms)}: {why}" for (k, why), ms in refused.items()]
+    notes += [f"left out of the fit: {', '.join(vs)}: {why}" for why, vs in left.items()]
+    if result.residuals:
+        worst = max(result.residuals, key=lambda r: abs(r.observed - r.fitted) / r.observed)
+        notes.append(f"largest residual: {worst.variant} observed {fmt_time(worst.observed)}, "
+                     f"fitted {fmt_time(worst.fitted)} ({fmt_pct(worst.fitted / worst.observed - 1)})")
+    return notes
 
 
 @dataclass(frozen=True)
@@ -209,13 +247,14 @@ def _overhead_line(r: OverheadRow) -> OverheadLine:
         )
     events = []
     for e in r.events:
-        delta = f"{e.delta_per_op:+.4g} per op"
         if e.time_per_event is None or e.low is None or e.high is None:
-            events.append(f"per {e.event}: - (events {delta}, about zero)")
+            events.append(f"per {e.event}: - (it does not occur)")
+        elif e.basis == "extra":
+            events.append(f"per extra {e.event}: {fmt_time_ci(e.time_per_event, e.low, e.high)} "
+                          f"(events {e.delta_per_op:+.4g} per op)")
         else:
-            events.append(
-                f"per {e.event}: {fmt_time_ci(e.time_per_event, e.low, e.high)} (events {delta})"
-            )
+            events.append(f"per {e.event}, each dearer by: {fmt_time_ci(e.time_per_event, e.low, e.high)} "
+                          f"({fmt_count(e.on_per_op)} per op on both sides)")
     title = f"{r.workload} {r.cet} vs {r.off_cet}"
     return OverheadLine(title, r.kernel, r.emulated, cells, cycles, tuple(events))
 

@@ -15,6 +15,7 @@ from cetbench.analysis.render_common import (
     COMPARE_HEADERS,
     compare_lines,
     compare_summary,
+    mechanism_lines,
     overhead_lines,
     trend_lines,
     trend_summary,
@@ -39,6 +40,10 @@ def render_junit(report: Report) -> str:
                 ("CET off", "CET on", "difference", "ratio", "n on/off"), o.cells, strict=True))]
             details += ([o.cycles] if o.cycles else []) + list(o.events)
             _case(suite, "cetbench.overhead", f"{o.kernel}: {o.title}", details, o.emulated)
+    if report.mechanisms is not None:
+        suite = _suite(root, "cetbench.mechanisms")
+        for m in mechanism_lines(report.mechanisms):
+            _case(suite, "cetbench.mechanisms", f"{m.kernel}: {m.mechanism}", [m.what, *m.cells], m.emulated)
     if report.trend is not None:
         suite = _suite(root, "cetbench.trend")
         _properties(suite, trend_summary(report.trend))

@@ -8,11 +8,15 @@ from collections.abc import Sequence
 
 from cetbench.analysis.render_common import (
     COMPARE_HEADERS,
+    MECHANISM_HEADERS,
+    MECHANISM_TITLE,
     NOISE_LEGEND,
     OVERHEAD_HEADERS,
     VARIANT_HEADERS,
     compare_lines,
     compare_summary,
+    mechanism_lines,
+    mechanism_notes,
     not_measured_lines,
     overhead_empty_line,
     overhead_lines,
@@ -74,6 +78,13 @@ def render_markdown(report: Report) -> str:
         missing = [f"- not compared: {escape(m.variant)} on {escape(m.kernel)}: {escape(m.reason)}"
                    for m in report.overhead.unpaired]
         lines += (["", *missing]) if missing else []
+    if report.mechanisms is not None:
+        lines += ["", "## Mechanism costs", "", escape(MECHANISM_TITLE) + ".", ""]
+        rows_m = [(escape(m.kernel), _label(f"{m.mechanism}: {m.what}", m.emulated), *(escape(c) for c in m.cells))
+                  for m in mechanism_lines(report.mechanisms)]
+        lines += _table(("kernel", "mechanism", *MECHANISM_HEADERS), rows_m) if rows_m else ["None identified."]
+        notes = mechanism_notes(report.mechanisms)
+        lines += (["", *[f"- {escape(n)}" for n in notes]]) if notes else []
     if report.trend is not None:
         lines += ["", "## Trend", ""] + [f"- {escape(s)}" for s in trend_summary(report.trend)]
         for series in report.trend.variants:

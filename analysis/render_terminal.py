@@ -14,11 +14,15 @@ from rich.text import Text
 
 from cetbench.analysis.render_common import (
     COMPARE_HEADERS,
+    MECHANISM_HEADERS,
+    MECHANISM_TITLE,
     NOISE_LEGEND,
     OVERHEAD_HEADERS,
     VARIANT_HEADERS,
     compare_lines,
     compare_summary,
+    mechanism_lines,
+    mechanism_notes,
     not_measured_lines,
     overhead_empty_line,
     overhead_lines,
@@ -76,6 +80,15 @@ def build_renderable(report: Report) -> RenderableType:
             parts.append(table)
         parts += [Text(f"not compared: {m.variant} on {m.kernel}: {m.reason}", style="dim")
                   for m in report.overhead.unpaired]
+    if report.mechanisms is not None:
+        table = Table(title=MECHANISM_TITLE)
+        for header in ("kernel", "mechanism", *MECHANISM_HEADERS):
+            table.add_column(Text(header))
+        lines = mechanism_lines(report.mechanisms)
+        for m in lines:
+            table.add_row(Text(m.kernel), _name(f"{m.mechanism}: {m.what}", m.emulated), *(Text(c) for c in m.cells))
+        parts.append(table if lines else Text(MECHANISM_TITLE + ": none identified"))
+        parts += [Text(n, style="dim") for n in mechanism_notes(report.mechanisms)]
     if report.trend is not None:
         parts += [Text(line) for line in trend_summary(report.trend)]
         for series in report.trend.variants:

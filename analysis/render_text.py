@@ -15,6 +15,8 @@ from cetbench.analysis.render_common import (
     compare_lines,
     compare_summary,
     emulated_note,
+    mechanism_lines,
+    mechanism_notes,
     not_measured_lines,
     overhead_empty_line,
     overhead_lines,
@@ -50,6 +52,18 @@ def render_text(report: Report) -> str:
         lines += ["", "CET overhead (CET-on against CET-off, 95 % percentile bootstrap CI)"]
         lines += ["-" * 66]
         lines += _overhead(report)
+    if report.mechanisms is not None:
+        lines += ["", "Mechanism costs (joint fit, 95 % bootstrap CI over worker processes)", "-" * 68]
+        kernel = None
+        for m in mechanism_lines(report.mechanisms):
+            if m.kernel != kernel:
+                kernel = m.kernel
+                lines += ["", f"kernel {kernel}"]
+            cost, informed = m.cells
+            lines += [*_name_lines(f"{m.mechanism}: {m.what}", m.emulated), f"{INDENT}{cost}"]
+            if informed != "-":
+                lines.append(f"{INDENT}informed by {informed}")
+        lines += ["", *mechanism_notes(report.mechanisms)]
     if report.trend is not None:
         lines += ["", "Trend", "-" * 5, *trend_summary(report.trend), *_trend(report)]
     if report.not_measured:

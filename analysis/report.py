@@ -15,6 +15,7 @@ from enum import Enum
 from typing import Any
 
 from cetbench.analysis.compare import CompareResult, VariantComparison
+from cetbench.analysis.costmodel import CostModelResult
 from cetbench.analysis.figures import NotMeasured, VariantFigure
 from cetbench.analysis.overhead import EventCost, OverheadResult
 from cetbench.analysis.trend import ChangePoint, TrendResult
@@ -32,6 +33,8 @@ class Report:
     variants: tuple[VariantFigure, ...] | None = None
     comparison: CompareResult | None = None
     overhead: OverheadResult | None = None
+    #: What each CET mechanism costs per time it is paid, fitted over the variants (costmodel.py).
+    mechanisms: CostModelResult | None = None
     trend: TrendResult | None = None
     #: Variants of the runs behind the report that carry no numbers, grouped by reason.
     not_measured: tuple[NotMeasured, ...] = ()
@@ -48,6 +51,8 @@ def _emulated_flags(report: Report) -> typing.Iterator[bool]:
         yield from (v.emulated for v in report.comparison.variants)
     if report.overhead:
         yield from (r.emulated for r in report.overhead.rows)
+    if report.mechanisms:
+        yield from (c.emulated for c in report.mechanisms.costs)
     if report.trend:
         yield from (v.emulated for v in report.trend.variants)
 

@@ -29,6 +29,8 @@ from cetbench import perf_kvm
 from cetbench.native import last_json_line as workload_record
 from cetbench.perfstat import SEP, first_error_line, parse_stat_csv
 from cetbench.results.bundle import atomic_write_json
+from cetbench.workloads.mechanisms import event_specs as mechanism_events
+from cetbench.workloads.mechanisms import split_spec
 from cetbench.workloads.table import Workload
 from cetbench.workloads.variants import GUEST
 
@@ -50,7 +52,7 @@ def events_for(workload: Workload, kvm_present: bool = True) -> list[str]:
     The probe's per-event verdicts remove nothing: an event it found not counting is still asked
     for so each run records that event's state for this run in perf's words. Only the kvm:* events
     are dropped when the host has no KVM (no kvm module: perf would reject each in turn)."""
-    wanted = [*ALWAYS, *PMU, *workload.key_events, *workload.events]
+    wanted = [*ALWAYS, *PMU, *workload.key_events, *workload.events, *mechanism_events(workload.kind)]
     if workload.kind == GUEST:
         wanted += KVM_EVENTS
     if not kvm_present:
@@ -58,7 +60,8 @@ def events_for(workload: Workload, kvm_present: bool = True) -> list[str]:
     globs = [e[:-1] for e in wanted if e.endswith("*")]
     out: list[str] = []
     for event in wanted:
-        covered = not event.endswith("*") and any(event.startswith(g) for g in globs)
+        plain = split_spec(event)[1] is None  # a filtered spec is its own count, never inside a glob
+        covered = plain and not event.endswith("*") and any(event.startswith(g) for g in globs)
         if event not in out and not covered:  # a glob already counts it: asking twice double-lists it
             out.append(event)
     return out
@@ -87,7 +90,11 @@ def run_group(argv: Sequence[str], timeout: float) -> tuple[int, str, str]:
 def stat_argv(perf: str, events: Sequence[str], cmd: Sequence[str], ops: int) -> list[str]:
     # One -e per event: when perf rejects one, its message quotes that event alone, not the whole list.
     # -v makes perf say why an event is not supported ("cycles event is not supported by the kernel.").
-    selectors = [arg for event in events for arg in ("-e", event)]
+    # A spec `event if FILTER` becomes `-e event --filter FILTER` (the filter binds to that -e).
+    selectors = []
+    for spec in events:
+        event, condition = split_spec(spec)
+        selectors += ["-e", event] + (["--filter", condition] if condition else [])
     return [perf, "stat", "-v", "-x", SEP, *selectors, "--", *cmd, "--iterations", str(ops)]
 
 
@@ -272,6 +279,39 @@ def _kvm_section(doc: dict[str, Any], cmd: Sequence[str], ops: int, perf: str | 
     return perf_kvm.breakdown(perf, cmd, ops, timeout, run)
 
 
+def filtered_groups(events: Sequence[str]) -> list[list[str]]:
+    """Filtered specs, in groups whose base events differ: perf names a count by its event alone, so
+    a filtered count shares no run with the plain event or another filter of it."""
+    groups: list[list[str]] = []
+    for spec in (e for e in events if split_spec(e)[1] is not None):
+        base = split_spec(spec)[0]
+        home = next((g for g in groups if all(split_spec(x)[0] != base for x in g)), None)
+        if home is None:
+            groups.append([spec])
+        else:
+            home.append(spec)
+    return groups
+
+
+def _count_filtered(doc: dict[str, Any], cmd: Sequence[str], ops: int, specs: Sequence[str], perf: str,
+                    timeout: float, run: perf_kvm.GroupRunner) -> None:
+    """One more perf stat run for a group of filtered specs; each count is stored under its spec."""
+    code, stdout, stderr = run(stat_argv(perf, specs, cmd, ops), timeout)
+    done = (workload_record(stdout) or {}).get("iterations") if code == 0 else None
+    counted = parse_stat_csv(stderr)
+    by_event = {split_spec(spec)[0]: spec for spec in specs}
+    for spec in specs:
+        doc["events"][spec] = {"count": None, "per_op": None, "state": "not counted", "unit": None,
+                               "running_pct": None, "note": f"filtered pass: {_failure(stderr) or 'no line'}"}
+    for name, c in counted.items():
+        found = by_event.get(name)
+        if found is not None:
+            spec = found
+            doc["events"][spec] = {"count": c.count, "per_op": c.count / done if c.count is not None and done
+                                   else None, "state": c.state, "note": c.note, "unit": None, "running_pct": None,
+                                   "filtered_pass": True}
+
+
 def count_variant(cmd: list[str], ops: int, events: list[str], out_path: Path, perf: str | None, timeout: float,
                   *, kvm_impl: str | None = None, key_events: Sequence[str] = (),
                   run: perf_kvm.GroupRunner = run_group) -> dict[str, Any]:
@@ -282,8 +322,12 @@ def count_variant(cmd: list[str], ops: int, events: list[str], out_path: Path, p
     probe's KVM implementation, named in that reason). `key_events` (the workload's, from the table)
     are stored so the bundle alone says which count a summary shows per op."""
     doc = _new_doc(ops, events, key_events)
+    plain = [e for e in events if split_spec(e)[1] is None]
     try:
-        _count(doc, cmd, ops, events, perf, timeout, run)
+        _count(doc, cmd, ops, plain, perf, timeout, run)
+        if doc["available"] and perf is not None:
+            for group in filtered_groups(events):
+                _count_filtered(doc, cmd, ops, group, perf, timeout, run)
         if "kvm:kvm_exit" in events:  # a guest variant: the exit-reason breakdown belongs with its counts
             doc["kvm_stat"] = _kvm_section(doc, cmd, ops, perf, timeout, kvm_impl, run)
     except Exception as exc:  # perf's part must never fail the run: record the surprise instead

@@ -7,8 +7,10 @@ import pandas as pd
 
 from cetbench import results
 from cetbench.analysis import Report, cet_overhead
+from cetbench.analysis.costmodel import cost_model
 from cetbench.analysis.figures import not_measured, variant_figures
 from cetbench.results import Store
+from cetbench.workloads.mechanisms import MECHANISMS
 from cetbench.workloads.table import WORKLOADS
 
 
@@ -75,9 +77,11 @@ def run_report(store: Store, run_ids: list[str], title: str, with_variants: bool
     figures), and the variants of those runs that carry no numbers, grouped by reason."""
     samples = results.load(store, run_ids=run_ids)
     counters = results.load_counters(store, run_ids=run_ids)
+    counted = counters[counters["state"] == "counted"]
     return Report(
         title=title,
         variants=variant_figures(samples, counters, key_events()) if with_variants else None,
         overhead=cet_overhead(samples, counters, key_events=key_events()) if not samples.empty else None,
+        mechanisms=cost_model(samples, counted, MECHANISMS) if not samples.empty else None,
         not_measured=not_measured(results.load_statuses(store, run_ids=run_ids)),
     )

@@ -50,8 +50,14 @@ def test_compare_overhead_and_trend_on_stored_runs(sqlite_store: Store, tmp_path
     rows = {r.variant: r for r in overhead.rows}
     assert set(rows) == {"host.syscall[shstk=on]", "guest.vmexit.cpuid[cet=ibt+shstk]"}
     assert rows["host.syscall[shstk=on]"].kernel == "v6.18"
-    # every run counts the same events per op on both sides: no cost per event can be given
-    assert all(e.time_per_event is None for r in overhead.rows for e in r.events)
+    # every run counts the same events per op on both sides: the cost is per event that got dearer
+    for r in overhead.rows:
+        for e in r.events:
+            assert e.basis == "dearer" and e.on_per_op == pytest.approx(e.off_per_op)
+            if e.on_per_op >= 1e-3:  # an event that occurs (below: none to attribute to)
+                assert e.time_per_event == pytest.approx(r.time.difference / e.on_per_op)
+            else:
+                assert e.time_per_event is None
 
     series = trend(load(sqlite_store), "time")
     assert series.builds == tuple(labels)

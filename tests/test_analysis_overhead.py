@@ -76,7 +76,11 @@ def test_cost_per_extra_event() -> None:
     assert fpu.low <= 100e-9 <= fpu.high
     # the interval is the Δtime interval divided by Δevents
     assert fpu.low == pytest.approx(row.time.difference_low / 2.0)
-    assert costs["kvm:kvm_pio"].time_per_event is None  # Δevents ≈ 0
+    # CET leaves kvm_pio at one per op: the figure is per event that got dearer, Δtime / 1
+    pio = costs["kvm:kvm_pio"]
+    assert fpu.basis == "extra" and pio.basis == "dearer"
+    assert pio.time_per_event == pytest.approx(row.time.difference / 1.0000001)
+    assert pio.low == pytest.approx(row.time.difference_low / 1.0000001)
 
 
 def test_key_events_select_by_workload_prefix() -> None:

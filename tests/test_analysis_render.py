@@ -70,7 +70,7 @@ def test_text_fits_80_columns_and_has_every_section(report: Report) -> None:
         assert name in text
     assert "REGRESSION" in text
     assert "too few processes: baseline 3, candidate 30 (need >= 6)" in text
-    assert "CET overhead" in text and "per kvm:kvm_fpu" in text
+    assert "CET overhead" in text and "per extra kvm:kvm_fpu" in text
     assert "change: +" in text and "slower" in text  # the trend's change point
     # the emulated variant's name line carries the label
     assert any(EMULATED in line and EMULATED_LABEL in line for line in lines)

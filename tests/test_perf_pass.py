@@ -18,10 +18,20 @@ import pytest
 
 from cetbench import perf_kvm
 from cetbench.native import Programs, variant_command
-from cetbench.perf_pass import count_variant, events_for, ops_for_pass, rejected_event, run_group
+from cetbench.perf_pass import (
+    count_variant,
+    events_for,
+    filtered_groups,
+    ops_for_pass,
+    rejected_event,
+    run_group,
+    stat_argv,
+)
 from cetbench.perfstat import perf_binary
 from cetbench.workloads import table
 from cetbench.workloads.build import build
+from cetbench.workloads.mechanisms import event_specs as mechanism_events
+from cetbench.workloads.mechanisms import split_spec
 
 PERF = perf_binary()
 needs_perf = pytest.mark.skipif(PERF is None, reason="perf is not installed here (Debian: linux-perf)")
@@ -51,12 +61,15 @@ def test_events_for_each_host_workload() -> None:
     syscall = events_for(workload("host.syscall"))
     assert syscall[:5] == ["task-clock", "context-switches", "cpu-migrations", "cycles", "instructions"]
     assert {"syscalls:sys_enter_getppid", "raw_syscalls:sys_enter"} <= set(syscall)
-    assert not any(e.startswith(("x86_fpu:", "kvm:")) for e in syscall)
+    plain = [e for e in syscall if split_spec(e)[1] is None]
+    assert not any(e.startswith(("x86_fpu:", "kvm:")) for e in plain)
+    # every host workload counts what the host mechanisms are priced from (filtered specs, own pass)
+    assert set(mechanism_events("host")) <= set(syscall)
     for name in ("host.ctxswitch", "host.signal"):
         events = events_for(workload(name))
         assert "x86_fpu:*" in events
         # the table's key event x86_fpu:x86_fpu_regs_deactivated is inside the glob: not asked twice
-        assert not [e for e in events if e.startswith("x86_fpu:") and e != "x86_fpu:*"]
+        assert not [e for e in events if e.startswith("x86_fpu:") and e != "x86_fpu:*" and split_spec(e)[1] is None]
         assert len(events) == len(set(events))
 
 
@@ -385,3 +398,22 @@ def test_guest_exit_events_once_per_op(tmp_path: Path, name: str, events: tuple[
     else:  # this machine: kvm_pvm fires no kvm_exit, and says so
         assert kvm_stat["available"] is False
         assert str(kvm_impl) in kvm_stat["reason"] and "counted 0" in kvm_stat["reason"]
+
+
+
+def test_filtered_specs_run_in_groups_that_never_share_an_event() -> None:
+    specs = ["a:x", "a:x if f == 1", "a:x if f == 2", "b:y if g == 3"]
+    groups = filtered_groups(specs)
+    assert groups == [["a:x if f == 1", "b:y if g == 3"], ["a:x if f == 2"]]
+    argv = stat_argv("perf", ["a:x", "b:y if g == 3"], ["prog"], 5)
+    assert argv[argv.index("-e"):argv.index("--")] == ["-e", "a:x", "-e", "b:y", "--filter", "g == 3"]
+
+
+@needs_perf
+def test_a_filtered_count_is_stored_under_its_spec(tmp_path: Path) -> None:
+    """Every getppid enters through raw_syscalls:sys_enter with id 110; none with an id of -1."""
+    specs = ["raw_syscalls:sys_enter if id == 110", "raw_syscalls:sys_enter if id == 99999"]
+    doc = count(tmp_path, host_cmd("host_syscall"), 20_000, ["task-clock", *specs])
+    assert doc["available"], doc["reason"]
+    assert doc["events"][specs[0]]["per_op"] == pytest.approx(1.0, abs=0.01)
+    assert doc["events"][specs[1]]["count"] == 0

@@ -24,7 +24,8 @@ SLOW_PYPERF = ("--processes", "6", "--values", "3", "--warmups", "1", "--loops",
 
 
 def misbehaving(mode: str) -> Workload:
-    return Workload(f"test.{mode}", "host", "test_misbehave", "nothing", (), "test-only", program_args=("--mode", mode))
+    return Workload(f"host.test.{mode}", "host", "test_misbehave", "nothing", (), "test-only",
+                    program_args=("--mode", mode))
 
 
 @pytest.fixture
@@ -39,14 +40,14 @@ def test_failures_and_hangs_are_recorded_while_the_rest_runs(isolated_data: Path
     opts = RunOptions(only=["*[shstk=off]"], out=isolated_data / "b", timeout=4, pyperf_args=FAST_PYPERF)
     bundle = execute(opts)
     v = bundle.manifest["variants"]
-    assert v["test.crash[shstk=off]"]["status"] == "failed"
-    assert "SIGABRT" in v["test.crash[shstk=off]"]["reason"]
-    assert v["test.hang[shstk=off]"]["status"] == "failed"
-    assert "timed out" in v["test.hang[shstk=off]"]["reason"]
-    assert v["test.fail[shstk=off]"]["reason"].startswith("test failure requested")
-    assert v["test.garbage[shstk=off]"]["status"] == "failed"
-    assert v["test.big-crash[shstk=off]"]["status"] == "failed"  # preflight passed, pyperf died
-    assert v["test.big-crash[shstk=off]"]["reason"].startswith("pyperf exited")
+    assert v["host.test.crash[shstk=off]"]["status"] == "failed"
+    assert "SIGABRT" in v["host.test.crash[shstk=off]"]["reason"]
+    assert v["host.test.hang[shstk=off]"]["status"] == "failed"
+    assert "timed out" in v["host.test.hang[shstk=off]"]["reason"]
+    assert v["host.test.fail[shstk=off]"]["reason"].startswith("test failure requested")
+    assert v["host.test.garbage[shstk=off]"]["status"] == "failed"
+    assert v["host.test.big-crash[shstk=off]"]["status"] == "failed"  # preflight passed, pyperf died
+    assert v["host.test.big-crash[shstk=off]"]["reason"].startswith("pyperf exited")
     for name, entry in v.items():
         if entry["status"] == "failed":
             assert entry["pyperf"] is None, name

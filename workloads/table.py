@@ -21,6 +21,7 @@ from cetbench.workloads.variants import (
     VariantName,
     VariantNameError,
     configs_of,
+    kind_of,
     parse,
 )
 
@@ -72,6 +73,10 @@ class Workload:
     #: optional axes this workload is measured along, with the values it measures (variants.py):
     #: each is an isolating pair with the configuration that leaves the axis unset
     options: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def __post_init__(self) -> None:
+        if kind_of(self.name) != self.kind:
+            raise ValueError(f"workload {self.name!r} must be named {self.kind}.<something>")
 
     @property
     def args(self) -> tuple[str, ...]:

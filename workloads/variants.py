@@ -23,8 +23,13 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-#: Workload kinds: where the op runs.
+#: Workload kinds: where the op runs. A workload's name starts with its kind (`host.syscall`).
 HOST, GUEST = "host", "guest"
+
+
+def kind_of(workload: str) -> str:
+    """The kind of a workload, from its name (`guest.vmexit.pio` -> `guest`)."""
+    return workload.split(".", 1)[0]
 
 Config = tuple[tuple[str, str], ...]  # (axis, value) pairs in AXES order, defaults left out
 

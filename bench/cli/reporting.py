@@ -61,7 +61,8 @@ def comparison_report(store: Store, baseline: Side, candidate: Side, host: str |
     cand, _ = _load_side(store, candidate, host)
     own = run_report(store, sorted(cand["run_id"].unique()), "")
     return Report(title=f"cetbench: {_side_name(candidate)} against {_side_name(baseline)}",
-                  comparison=compare(base, cand, settings), overhead=own.overhead, not_measured=own.not_measured)
+                  comparison=compare(base, cand, settings), overhead=own.overhead, mechanisms=own.mechanisms,
+                  not_measured=own.not_measured)
 
 
 def compare_and_report(store: Store, baseline: Side, candidate: Side, host: str | None, settings: CompareSettings,

@@ -140,3 +140,73 @@ def frame_from_values(
         suite_version="0.0.0",
         unit=unit,
     )
+
+
+# --- mechanism suites for the cost model (analysis/costmodel.py) -----------------------------------
+
+#: Each variant of a synthetic CET host: (name, {event spec: count per op}). Counts follow
+#: docs/mechanisms.md (one exit per op; one guest FPU load per userspace exit; two task switches
+#: per pipe round trip; two PL3_SSP writes per signal with a shadow stack).
+def mechanism_variants(confound: bool = False) -> list[tuple[str, dict[str, float]]]:
+    from cetbench.workloads.mechanisms import GUEST_CETU_LIVE_LOAD as LIVE
+    from cetbench.workloads.mechanisms import PL3_SSP_WRITE as PL3
+    from cetbench.workloads.mechanisms import TASK_CETU_LIVE_SAVE as TASK
+    from cetbench.workloads.mechanisms import XSS_WRITE as XSS
+
+    # With the confound on, the CET-less guest's XSS differs from the host's (two writes per exit)
+    # while the CET guest's matches: "CET on minus off" then mixes both effects.
+    xss_off = 2.0 if confound else 0.0
+    exit_ = {"kvm:kvm_exit": 1.0}
+    host = {TASK: 0.0, PL3: 0.0}  # every mechanism event of the kind is counted, 0 where not paid
+    return [
+        ("guest.vmexit.cpuid[cet=none]", {**exit_, LIVE: 0.0, XSS: xss_off}),
+        ("guest.vmexit.cpuid[cet=none,kvmcet=0]", {**exit_, LIVE: 0.0, XSS: xss_off}),
+        ("guest.vmexit.cpuid[cet=none,kvmcet=1]", {**exit_, LIVE: 0.0, XSS: xss_off}),
+        ("guest.vmexit.pio[cet=none]", {**exit_, LIVE: 0.0, XSS: xss_off}),
+        ("guest.vmexit.pio[cet=shstk]", {**exit_, LIVE: 1.0, XSS: 0.0}),
+        ("guest.vmexit.pio[cet=shstk,cetu=init]", {**exit_, LIVE: 0.0, XSS: 0.0}),
+        ("host.ctxswitch[shstk=off]", host),
+        ("host.ctxswitch[shstk=on]", {**host, TASK: 2.0}),
+        ("host.signal[shstk=off]", host),
+        ("host.signal[shstk=on]", {**host, PL3: 2.0}),
+    ]
+
+
+#: Known costs for the synthetic suites (seconds per time paid): invented for the check, not measured.
+MECHANISM_TRUTH = {"vmcs_cet": 20e-9, "cetu_fpu_swap": 40e-9, "xss_switch": 60e-9, "cetu_task_switch": 25e-9,
+                   "signal_shstk_token": 80e-9}
+WORKLOAD_BASE = {"guest.vmexit.cpuid": 1.0e-6, "guest.vmexit.pio": 3.0e-6, "host.ctxswitch": 3.0e-6,
+                 "host.signal": 1.5e-6}
+
+
+def mechanism_suite(
+    *, processes: int = 6, values: int = 2, process_noise: float = 0.015, value_noise: float = 0.006,
+    seed: int = 0, confound: bool = False, drop: tuple[str, ...] = (),
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(samples, counts) of one run on a synthetic CET host: each variant's true time per op is its
+    workload's base plus its counts times MECHANISM_TRUTH; noise is lognormal, between worker
+    processes (`process_noise`) and between values of one process (`value_noise`), as measured here
+    (README "Statistics": ~1.5 % and ~0.6 %)."""
+    from cetbench.workloads.mechanisms import MECHANISMS
+    from cetbench.workloads.variants import parse
+
+    rng = np.random.default_rng(seed)
+    rows, counts = [], []
+    for name, events in mechanism_variants(confound):
+        if name in drop:
+            continue
+        v = parse(name)
+        truth = WORKLOAD_BASE[v.workload] + sum(
+            (m.per_op(v, events) or 0.0) * MECHANISM_TRUTH.get(m.id, 0.0) for m in MECHANISMS
+            if m.counted_by[0] in events)
+        for p in range(processes):
+            level = truth * np.exp(rng.normal(0.0, process_noise))
+            for i in range(values):
+                rows.append((name, v.workload, v.config_text, p, i, level * np.exp(rng.normal(0.0, value_noise))))
+        counts += [(name, event, per_op) for event, per_op in events.items()]
+    frame = pd.DataFrame(rows, columns=["variant", "workload", "cet", "process", "sample", "value"])
+    frame = frame.assign(run_id="run-0", host_fingerprint="cpu-a", kernel_release="7.2.0", kernel_build_id=None,
+                         kernel_label=None, unit="second", emulated=False, cycles=np.nan,
+                         cet_on=[bool(parse(n).cet_on) for n in frame["variant"]])
+    frame["process"] = frame["process"].astype("Int64")
+    return frame, pd.DataFrame(counts, columns=["variant", "event", "per_op"])
