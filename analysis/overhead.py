@@ -75,6 +75,10 @@ class OverheadRow:
     cycles: stats.MedianShift | None
     events: tuple[EventCost, ...]
     emulated: bool
+    #: How on and off were paired: "runs" (t on per-run log ratios, several runs measured both),
+    #: "interleaved" (t on log ratios of the worker processes that alternated within one run),
+    #: or "processes" (bootstrap of independent process medians: their drift is not cancelled).
+    pairing: str = "processes"
 
 
 @dataclass(frozen=True)
@@ -164,10 +168,7 @@ def _row(
     epsilon: float,
 ) -> OverheadRow:
     fingerprint, kernel, workload = where
-    time = stats.bootstrap_median_shift(
-        off["value"].to_numpy(np.float64), on["value"].to_numpy(np.float64),
-        seed=seed, n_resamples=n_resamples,
-    )
+    time, pairing = pair_shift(off, on, seed, n_resamples)
     cycles = None
     if "cycles" in on.columns:
         c_on = on["cycles"].to_numpy(np.float64, na_value=np.nan)
@@ -181,8 +182,33 @@ def _row(
         host_fingerprint=fingerprint, kernel=kernel, workload=workload, cet=cet, off_cet=partner,
         variant=variant, off_variant=off_variant, n_on=len(on), n_off=len(off),
         time=time, cycles=cycles, events=costs,
-        emulated=bool(on["emulated"].astype(bool).any() or off["emulated"].astype(bool).any()),
+        emulated=bool(on["emulated"].astype(bool).any() or off["emulated"].astype(bool).any()), pairing=pairing,
     )
+
+
+def pair_shift(off: pd.DataFrame, on: pd.DataFrame, seed: int, n_resamples: int) -> tuple[stats.MedianShift, str]:
+    """CET-on against CET-off (process medians of each), paired where they shared a moment.
+
+    Both sides of a CET pair run in the same run, so the drift between runs — the largest noise
+    on this kind of host — can cancel: with several runs that measured both, the runs are paired;
+    within one run whose workload processes alternated (--interleave), the processes of each
+    round are; otherwise the process medians are resampled independently.
+    """
+    common = sorted(set(on["run_id"]) & set(off["run_id"]))
+    if len(common) >= 2:
+        by_run_on = on.groupby("run_id")["value"].median()
+        by_run_off = off.groupby("run_id")["value"].median()
+        return stats.paired_shift(by_run_off[common].to_numpy(), by_run_on[common].to_numpy()), "runs"
+    interleaved = "interleaved" in on.columns and bool(on["interleaved"].all() and off["interleaved"].all())
+    if len(common) == 1 and interleaved:
+        rounds_on = on.set_index("process")["value"]
+        rounds_off = off.set_index("process")["value"]
+        shared = sorted(set(rounds_on.index.dropna()) & set(rounds_off.index.dropna()))
+        if len(shared) >= 2:
+            return stats.paired_shift(rounds_off[shared].to_numpy(), rounds_on[shared].to_numpy()), "interleaved"
+    shift = stats.bootstrap_median_shift(off["value"].to_numpy(np.float64), on["value"].to_numpy(np.float64),
+                                         seed=seed, n_resamples=n_resamples)
+    return shift, "processes"
 
 
 def _one(frame: pd.DataFrame, column: str) -> str:

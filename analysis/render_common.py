@@ -21,7 +21,7 @@ from cetbench.analysis.trend import TrendResult, VariantTrend
 _TIME_UNITS = ((1.0, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns"))
 
 COMPARE_HEADERS = ("baseline", "candidate", "change", "±", "95% CI of change", "p", "verdict")
-OVERHEAD_HEADERS = ("CET off", "CET on", "difference [95% CI]", "ratio [95% CI]", "n on/off")
+OVERHEAD_HEADERS = ("CET off", "CET on", "difference [95% CI]", "ratio [95% CI]", "n on/off (paired by)")
 VARIANT_HEADERS = ("time/op [95% CI]", "cycles/op", "runs", "processes", "key event per op")
 MECHANISM_HEADERS = ("cost per time paid [95% CI]", "informed by")
 MECHANISM_TITLE = "Mechanism costs (joint fit over the variants, 95 % bootstrap CI over worker processes)"
@@ -236,7 +236,7 @@ def _overhead_line(r: OverheadRow) -> OverheadLine:
         fmt_time(t.candidate_median),
         fmt_time_ci(t.difference, t.difference_low, t.difference_high),
         f"{fmt_pct(t.ratio - 1)} {fmt_ratio_ci(t)}",
-        f"{r.n_on}/{r.n_off}",
+        f"{r.n_on}/{r.n_off} ({r.pairing})",
     )
     cycles = None
     if r.cycles is not None:

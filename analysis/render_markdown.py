@@ -64,7 +64,9 @@ def render_markdown(report: Report) -> str:
             lines += ["", "Notes:", "", *notes]
         lines += ["", escape(NOISE_LEGEND)]
     if report.overhead is not None:
-        lines += ["", "## CET overhead", "", "CET-on against CET-off, 95 % percentile bootstrap CI.", ""]
+        lines += ["", "## CET overhead", "",
+                  "CET-on against CET-off, 95 % CI; paired by run or interleaved round where both shared one, "
+                  "else bootstrap.", ""]
         rows_o = overhead_lines(report.overhead)
         empty = overhead_empty_line(report.overhead)
         lines += [escape(empty)] if empty else _table(

@@ -70,7 +70,7 @@ def build_renderable(report: Report) -> RenderableType:
         empty = overhead_empty_line(report.overhead)
         if empty:
             parts.append(Text(empty))
-        table = Table(title="CET overhead (CET-on against CET-off, 95 % bootstrap CI)")
+        table = Table(title="CET overhead (CET-on against CET-off, 95 % CI)")
         for header in ("kernel", "workload / configuration", *OVERHEAD_HEADERS, "cycles, events"):
             table.add_column(Text(header))
         for o in overhead_lines(report.overhead):

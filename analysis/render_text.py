@@ -49,7 +49,8 @@ def render_text(report: Report) -> str:
             lines += ["", "notes:"] + [f"{INDENT}{v}: {r}" for v, r in reasons]
         lines += ["", NOISE_LEGEND]
     if report.overhead is not None:
-        lines += ["", "CET overhead (CET-on against CET-off, 95 % percentile bootstrap CI)"]
+        lines += ["", "CET overhead (CET-on against CET-off, 95 % CI; paired by run or interleaved round",
+                  "where both shared one, else bootstrap)"]
         lines += ["-" * 66]
         lines += _overhead(report)
     if report.mechanisms is not None:

@@ -228,6 +228,27 @@ def run_level_shift(
     )
 
 
+def paired_shift(baseline: npt.ArrayLike, candidate: npt.ArrayLike, confidence: float = 0.95) -> MedianShift:
+    """The shift between two sides measured in pairs that shared a moment (the same run, or one
+    interleaved round): Student's t on the log ratios of the pairs (scipy's ttest_rel interval),
+    so the drift the pair shared cancels. Centres are geometric means; the difference is the
+    ratio applied to the baseline centre, as in :func:`run_level_shift`."""
+    x, y = np.log(as_array(baseline)), np.log(as_array(candidate))
+    if x.size != y.size or x.size < 2:
+        raise ValueError("a paired interval needs at least 2 pairs")
+    d = float((y - x).mean())
+    if np.ptp(y - x) == 0:  # identical ratios: the interval is the point itself
+        log_low = log_high = d
+    else:
+        ci = sps.ttest_rel(y, x).confidence_interval(confidence)
+        log_low, log_high = float(ci.low), float(ci.high)
+    base, cand = float(np.exp(x.mean())), float(np.exp(y.mean()))
+    ratio, low, high = float(np.exp(d)), float(np.exp(log_low)), float(np.exp(log_high))
+    return MedianShift(baseline_median=base, candidate_median=cand, difference=base * (ratio - 1.0),
+                       difference_low=base * (low - 1.0), difference_high=base * (high - 1.0), ratio=ratio,
+                       ratio_low=low, ratio_high=high, confidence=confidence, n_resamples=0)
+
+
 def step_p_value(left: npt.ArrayLike, right: npt.ArrayLike, sigma: float, dof: int) -> float:
     """Two-sided p-value of a step between the means of two segments of a noisy series.
 

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyperf
+
 from cetbench import manifest as mf
 from cetbench.facts import HostFacts
 from cetbench.kvm_knob import Restorer
@@ -44,6 +46,8 @@ class RunOptions:
     timeout: float | None = None  # per variant; default depends on --quick
     pyperf_args: tuple[str, ...] | None = None  # overrides the quick/default pyperf configuration
     perf: str = "auto"  # counting pass after the timed samples: auto (when perf is usable) | on | off
+    #: alternate the worker processes of a workload's variants in time (drift cancels between them)
+    interleave: bool = False
 
     def variant_timeout(self) -> float:
         return self.timeout or (120.0 if self.quick else 900.0)
@@ -71,13 +75,14 @@ def _variant_entry(decision: Decision) -> dict[str, object]:
 def _new_bundle(opts: RunOptions, facts: HostFacts, variants: list[Variant]) -> Bundle:
     run_id = mf.new_run_id()
     root = opts.out or default_runs_dir() / run_id
-    full = plan(facts, all_variants())
+    full = plan(facts, [*all_variants(), *(v for v in variants if v not in all_variants())])
     manifest = {
         "run_id": run_id, "started_utc": mf.utc_now(), "finished_utc": None,
         "host": mf.host_section(facts), "kernel": mf.kernel_section(facts, opts.kernel_label),
         "suite": mf.suite_section(), "kvm": mf.kvm_section(facts),
         "options": {"quick": opts.quick, "cpu": opts.cpu, "inject_cycles": opts.inject_cycles,
-                    "only": opts.only or None, "pyperf": list(opts.pyperf_args or ()), "perf": opts.perf},
+                    "only": opts.only or None, "pyperf": list(opts.pyperf_args or ()), "perf": opts.perf,
+                    "interleave": opts.interleave},
         "binaries": {}, "probe": document(facts, full),
         "variants": {v.name: _variant_entry(full.of(v)) for v in variants},
     }
@@ -99,31 +104,93 @@ def _open_resume(opts: RunOptions, facts: HostFacts) -> Bundle:
     opts.quick, opts.cpu, opts.inject_cycles = saved["quick"], saved["cpu"], saved["inject_cycles"]
     opts.pyperf_args = tuple(saved.get("pyperf") or ()) or None
     opts.perf = saved.get("perf", "auto")
+    opts.interleave = bool(saved.get("interleave", False))
     return bundle
 
 
-def _run_pyperf(bundle: Bundle, variant: Variant, cmd: list[str], opts: RunOptions) -> tuple[bool, str | None]:
+def _pyperf_config(opts: RunOptions) -> tuple[int, list[str]]:
+    """The worker processes asked for and the rest of the pyperf arguments."""
+    args = list(opts.pyperf_args or (QUICK_PYPERF if opts.quick else DEFAULT_PYPERF))
+    if "--processes" in args:
+        i = args.index("--processes")
+        return int(args[i + 1]), args[:i] + args[i + 2:]
+    return 20, args  # pyperf's own default
+
+
+def _pyperf_argv(variant: Variant, cmd: list[str], raw: Path, opts: RunOptions, extra: list[str]) -> list[str]:
+    per_call = max(30.0, opts.variant_timeout() / 4)
+    return [sys.executable, "-m", "cetbench.pyperf_worker", *extra, "--quiet", "--cb-variant", variant.name,
+            "--cb-raw", str(raw), "--cb-timeout", str(per_call), "--cb-cmd", json.dumps(cmd)]
+
+
+def _pyperf(argv: list[str], variant: Variant, timeout: float) -> str | None:
+    """Run a pyperf command; None, or why it failed."""
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False,
+                              start_new_session=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+    except subprocess.TimeoutExpired:
+        return f"pyperf did not finish within {timeout:g} s"
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        why = next((ln for ln in reversed(lines) if variant.name in ln or "Error" in ln), lines[-1] if lines else "")
+        return f"pyperf exited {proc.returncode}: {why.strip()[:400]}"
+    return None
+
+
+def _files(bundle: Bundle, variant: Variant) -> tuple[Path, Path, Path]:
+    """(final pyperf file, its partial, raw records), the last two emptied for a fresh start."""
     final = bundle.variant_path(variant.name, "pyperf.json")
     partial = final.with_name("." + final.name + ".partial")
     raw = bundle.variant_path(variant.name, "raw.jsonl")
     for stale in (partial, raw):
         stale.unlink(missing_ok=True)
-    pyperf_args = opts.pyperf_args or (QUICK_PYPERF if opts.quick else DEFAULT_PYPERF)
-    per_call = max(30.0, opts.variant_timeout() / 4)
-    argv = [sys.executable, "-m", "cetbench.pyperf_worker", *pyperf_args, "--quiet", "--output", str(partial),
-            "--cb-variant", variant.name, "--cb-raw", str(raw), "--cb-timeout", str(per_call),
-            "--cb-cmd", json.dumps(cmd)]
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=opts.variant_timeout(), check=False,
-                              start_new_session=True, env={**os.environ, "PYTHONHASHSEED": "0"})
-    except subprocess.TimeoutExpired:
-        return False, f"pyperf did not finish within {opts.variant_timeout():g} s"
-    if proc.returncode != 0 or not partial.is_file():
-        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-        why = next((ln for ln in reversed(lines) if variant.name in ln or "Error" in ln), lines[-1] if lines else "")
-        return False, f"pyperf exited {proc.returncode}: {why.strip()[:400]}"
-    os.replace(partial, final)  # the pyperf file appears whole or not at all
-    return True, None
+    return final, partial, raw
+
+
+def _run_pyperf(bundle: Bundle, variant: Variant, cmd: list[str], opts: RunOptions) -> str | None:
+    """All of a variant's worker processes in one pyperf run; None, or why it failed."""
+    final, partial, raw = _files(bundle, variant)
+    processes, rest = _pyperf_config(opts)
+    why = _pyperf(_pyperf_argv(variant, cmd, raw, opts, ["--processes", str(processes), *rest, "--output",
+                                                         str(partial)]), variant, opts.variant_timeout())
+    if why is None and not partial.is_file():
+        why = "pyperf wrote no output"
+    if why is None:
+        os.replace(partial, final)  # the pyperf file appears whole or not at all
+    return why
+
+
+def _run_pyperf_interleaved(bundle: Bundle, group: list[tuple[Variant, list[str]]], opts: RunOptions,
+                            knobs: Restorer) -> dict[str, str | None]:
+    """The worker processes of several variants of one workload alternated in time (round r runs
+    process r of each, in an order that alternates between rounds), so the host's drift between
+    them cancels in their comparison. The first round calibrates each variant's loops (pyperf);
+    later rounds reuse them and append to its file."""
+    processes, rest = _pyperf_config(opts)
+    files = {v.name: _files(bundle, v) for v, _ in group}
+    failed: dict[str, str | None] = {v.name: None for v, _ in group}
+    loops: dict[str, int] = {}
+    timeout = max(30.0, opts.variant_timeout() / max(processes, 1))
+    for r in range(processes):
+        order = group if r % 2 == 0 else group[::-1]
+        for variant, cmd in order:
+            if failed[variant.name] or not _host_knobs(bundle, variant, knobs):
+                failed[variant.name] = failed[variant.name] or "the host refused its parameters"
+                continue
+            _, partial, raw = files[variant.name]
+            extra = ["--processes", "1", *rest]
+            if r:
+                extra += ["--loops", str(loops[variant.name]), "--append", str(partial)]
+            else:
+                extra += ["--output", str(partial)]
+            failed[variant.name] = _pyperf(_pyperf_argv(variant, cmd, raw, opts, extra), variant, timeout)
+            if r == 0 and not failed[variant.name]:
+                loops[variant.name] = pyperf.BenchmarkSuite.load(str(partial)).get_benchmarks()[0].get_loops()
+    for variant, _ in group:
+        final, partial, _ = files[variant.name]
+        if not failed[variant.name]:
+            os.replace(partial, final)
+    return failed
 
 
 def _perf_pass(bundle: Bundle, variant: Variant, cmd: list[str], opts: RunOptions, facts: HostFacts) -> str | None:
@@ -159,11 +226,14 @@ def execute(opts: RunOptions, progress: ProgressHook | None = None) -> Bundle:
         todo = [v for v in variants if bundle.manifest["variants"][v.name]["status"] == "pending"]
     programs = Programs()
     knobs = Restorer()
+    groups = _interleave_groups(todo) if opts.interleave else [[v] for v in todo]
+    done = 0
     try:
-        for index, variant in enumerate(todo):
+        for group in groups:
             if progress:
-                progress(variant.name, index, len(todo))
-            run_variant(bundle, variant, opts, programs, facts, knobs)
+                progress(", ".join(v.name for v in group), done, len(todo))
+            run_group(bundle, group, opts, programs, facts, knobs)
+            done += len(group)
     finally:
         problems = knobs.restore()
         if problems:
@@ -189,15 +259,25 @@ def _host_knobs(bundle: Bundle, variant: Variant, knobs: Restorer) -> bool:
     return True
 
 
-def run_variant(bundle: Bundle, variant: Variant, opts: RunOptions, programs: Programs, facts: HostFacts,
-                knobs: Restorer) -> None:
+def _interleave_groups(variants: list[Variant]) -> list[list[Variant]]:
+    """Variants of one workload run together (their processes alternate), in table order."""
+    groups: dict[str, list[Variant]] = {}
+    for v in variants:
+        groups.setdefault(v.workload.name, []).append(v)
+    return list(groups.values())
+
+
+def _prepare(bundle: Bundle, variant: Variant, opts: RunOptions, programs: Programs, knobs: Restorer
+             ) -> list[str] | None:
+    """The variant's command once its host parameters are set and a short preflight run measured;
+    None when it cannot run (recorded unsupported or failed, with the reason)."""
     if not _host_knobs(bundle, variant, knobs):
-        return
+        return None
     try:
         cmd = variant_command(variant, programs, opts.cpu, opts.inject_cycles)
     except BuildError as exc:
         bundle.set_variant(variant.name, status="failed", reason=str(exc))
-        return
+        return None
     for name, sha in programs.hashes().items():
         if bundle.manifest["binaries"].setdefault(name, sha) != sha:
             raise RunError(f"workload {name} changed since this run started (binary hash differs): "
@@ -208,12 +288,24 @@ def run_variant(bundle: Bundle, variant: Variant, opts: RunOptions, programs: Pr
         bundle.set_variant(variant.name, status=pre.status, reason=pre.reason,
                            refused_by=pre.refused_by if refused else None,
                            refusals=[{"by": pre.refused_by or "workload", "reason": pre.reason}] if refused else [])
-        return
-    ok, why = _run_pyperf(bundle, variant, cmd, opts)
-    if not ok:
-        bundle.set_variant(variant.name, status="failed", reason=why)
-        return
-    perf = _perf_pass(bundle, variant, cmd, opts, facts)
-    bundle.set_variant(variant.name, status="measured", reason=None,
-                       pyperf=bundle.rel(bundle.variant_path(variant.name, "pyperf.json")),
-                       raw=bundle.rel(bundle.variant_path(variant.name, "raw.jsonl")), perf=perf)
+        return None
+    return cmd
+
+
+def run_group(bundle: Bundle, group: list[Variant], opts: RunOptions, programs: Programs, facts: HostFacts,
+              knobs: Restorer) -> None:
+    """Prepare each variant, time them (one alone, or several interleaved), then count each under perf."""
+    ready = [(v, cmd) for v in group if (cmd := _prepare(bundle, v, opts, programs, knobs)) is not None]
+    if len(ready) > 1:
+        failed = _run_pyperf_interleaved(bundle, ready, opts, knobs)
+    else:
+        failed = {v.name: _run_pyperf(bundle, v, cmd, opts) for v, cmd in ready}
+    for variant, cmd in ready:
+        if failed[variant.name]:
+            bundle.set_variant(variant.name, status="failed", reason=failed[variant.name])
+            continue
+        _host_knobs(bundle, variant, knobs)  # the perf pass runs under the variant's own parameters
+        perf = _perf_pass(bundle, variant, cmd, opts, facts)
+        bundle.set_variant(variant.name, status="measured", reason=None,
+                           pyperf=bundle.rel(bundle.variant_path(variant.name, "pyperf.json")),
+                           raw=bundle.rel(bundle.variant_path(variant.name, "raw.jsonl")), perf=perf)

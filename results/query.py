@@ -26,7 +26,7 @@ from .store import Store, open_store
 COLUMNS = [
     "run_id", "started_utc", "host", "host_fingerprint", "cpu_model_name", "kernel_release",
     "kernel_version", "kernel_build_id", "kernel_label", "suite_version", "variant", "workload",
-    "cet", "cet_on", "unit", "value", "cycles", "emulated", "sample", "process",
+    "cet", "cet_on", "unit", "value", "cycles", "emulated", "sample", "process", "interleaved",
 ]
 COUNTER_COLUMNS = ["run_id", "variant", "event", "per_op", "state", "count", "unit"]
 
@@ -36,7 +36,7 @@ _META = [
     _R.c.run_id, _R.c.started_utc, _R.c.host, _R.c.host_fingerprint, _R.c.cpu_model_name,
     _R.c.kernel_release, _R.c.kernel_version, _R.c.kernel_build_id, _R.c.kernel_label,
     _R.c.suite_version, _V.c.name.label("variant"), _V.c.workload, _V.c.cet, _V.c.cet_on,
-    _V.c.unit, _V.c.emulated, _V.c.cycles_per_op_median,
+    _V.c.unit, _V.c.emulated, _V.c.cycles_per_op_median, _R.c.options_json,
 ]
 _STRINGS = [
     "run_id", "host", "host_fingerprint", "cpu_model_name", "kernel_release", "kernel_version",
@@ -144,7 +144,9 @@ def load(
         numbers = np.array(result.cursor.fetchall(), dtype=np.float64).reshape(-1, 5)  # NULL -> NaN
         result.close()
     meta = pd.DataFrame(meta_rows, columns=["pk", *[c.name for c in _META]]).set_index("pk")
-    return _assemble(_typed(meta), numbers)
+    # a run whose workloads' worker processes alternated in time (cetbench run --interleave)
+    meta["interleaved"] = [bool(isinstance(o, str) and json.loads(o).get("interleave")) for o in meta["options_json"]]
+    return _assemble(_typed(meta.drop(columns="options_json")), numbers)
 
 
 def _assemble(meta: pd.DataFrame, numbers: np.ndarray) -> pd.DataFrame:
@@ -175,6 +177,7 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
         df[col] = df[col].astype(_TEXT)
     df["cet_on"] = df["cet_on"].astype("boolean")
     df["emulated"] = df["emulated"].astype(bool)
+    df["interleaved"] = df["interleaved"].astype(bool)
     if "value" in df.columns:
         df["value"] = df["value"].astype("float64")
         df["cycles"] = df["cycles"].astype("float64")

@@ -137,3 +137,37 @@ def test_overhead_resamples_worker_processes_not_values() -> None:
     assert (row.n_on, row.n_off) == (6, 6)
     (flat, *_) = cet_overhead(samples, n_resamples=200).rows
     assert (flat.n_on, flat.n_off) == (60, 60)
+
+
+def _drifting_pair(seed: int, interleaved: bool, runs: int = 1) -> pd.DataFrame:
+    """CET-on 2 % dearer than off; each round (run, process) shares a host speed that drifts by
+    ±5 %, as this host's does. Interleaved: both sides of a round saw the same speed."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for run in range(runs):
+        for process in range(8):
+            speed = np.exp(rng.normal(0.0, 0.05))
+            for cet, truth in (("shstk=off", 100e-9), ("shstk=on", 102e-9)):
+                own = speed if interleaved or runs > 1 else np.exp(rng.normal(0.0, 0.05))
+                value = truth * own * np.exp(rng.normal(0, 0.002))
+                rows.append((f"r{run}", f"host.syscall[{cet}]", cet, process, value))
+    frame = pd.DataFrame(rows, columns=["run_id", "variant", "cet", "process", "value"])
+    return frame.assign(workload="host.syscall", host_fingerprint="cpu-a", kernel_release="7.2", kernel_build_id=None,
+                        kernel_label=None, unit="second", emulated=False, cycles=np.nan, sample=0,
+                        cet_on=frame["cet"] == "shstk=on", interleaved=interleaved,
+                        process=frame["process"].astype("Int64"))
+
+
+def test_interleaved_rounds_are_paired_and_cancel_the_drift() -> None:
+    paired = cet_overhead(_drifting_pair(1, interleaved=True), n_resamples=500).rows[0]
+    apart = cet_overhead(_drifting_pair(1, interleaved=False), n_resamples=500).rows[0]
+    assert (paired.pairing, apart.pairing) == ("interleaved", "processes")
+    width = lambda r: r.time.ratio_high - r.time.ratio_low  # noqa: E731
+    assert width(paired) < width(apart) / 5
+    assert paired.time.ratio_low <= 1.02 <= paired.time.ratio_high
+
+
+def test_several_runs_measuring_both_sides_are_paired_by_run() -> None:
+    row = cet_overhead(_drifting_pair(2, interleaved=False, runs=4), n_resamples=200).rows[0]
+    assert row.pairing == "runs"
+    assert row.time.ratio_low <= 1.02 <= row.time.ratio_high

@@ -160,3 +160,24 @@ def test_resume_refuses_a_bundle_from_another_host(isolated_data: Path) -> None:
     again = _cli("run", "--resume", str(out), env=env)
     assert again.returncode == 2
     assert again.stderr.count("\n") == 1 and "recorded on elsewhere" in again.stderr
+
+
+def test_interleaved_variants_alternate_their_worker_processes(isolated_data: Path) -> None:
+    """Two variants of one workload (a known delay makes the second): round r runs process r of
+    each, alternating which goes first; each pyperf file keeps every process, with one loop count."""
+    a, b = "host.syscall[shstk=off]", "host.syscall[shstk=off,inject=2000]"
+    pyperf_args = ("--processes", "3", "--values", "2", "--warmups", "0", "--min-time", "0.01")
+    bundle = execute(RunOptions(only=[a, b], out=isolated_data / "b", interleave=True, perf="off",
+                                pyperf_args=pyperf_args))
+    v = bundle.manifest["variants"]
+    assert v[a]["status"] == v[b]["status"] == "measured", v
+    runs = {n: pyperf.BenchmarkSuite.load(str(bundle.root / v[n]["pyperf"])).get_benchmarks()[0].get_runs()
+            for n in (a, b)}
+    timed = {n: [r for r in rs if r.values] for n, rs in runs.items()}
+    assert [len(t) for t in timed.values()] == [3, 3]
+    assert len({r.get_loops() for t in timed.values() for r in t if r.get_loops()}) <= 2  # one per variant
+    dates = sorted((r._metadata["date"], n) for n, t in timed.items() for r in t)
+    order = [n for _, n in dates]
+    assert order == [a, b, b, a, a, b]  # rounds alternate the first variant
+    raw = [json.loads(line) for line in (bundle.root / v[b]["raw"]).read_text().splitlines()]
+    assert {r["inject_cycles"] for r in raw} == {2000}  # the axis reached the workload

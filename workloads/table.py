@@ -248,12 +248,35 @@ def all_variants() -> list[Variant]:
 def select(patterns: list[str] | None) -> list[Variant]:
     """The variants matching any glob (all when none); a pattern matching nothing raises
     UnknownVariantError naming the known variants. A variant that sets an opt-in axis (one that
-    changes the host, such as reloading kvm_intel) is chosen only by a pattern naming that axis."""
-    every = all_variants()
-    names = [v.name for v in every]
+    changes the host, such as reloading kvm_intel) is chosen only by a pattern naming that axis.
+    A pattern that is a whole variant name along a numeric axis (`inject=300`) names that variant."""
+    every = all_variants() + [v for v in (_exact(p) for p in patterns or ()) if v is not None]
+    names = list(dict.fromkeys(v.name for v in every))
     chosen = set(variants.select(names, patterns))
-    return [v for v in every if v.name in chosen and all(
-        any(variants.names_axis(p, axis) for p in patterns or ()) for axis in v.id.opt_in_axes)]
+    seen: set[str] = set()
+    out = []
+    for v in every:
+        if v.name in chosen and v.name not in seen and all(
+                any(variants.names_axis(p, axis) for p in patterns or ()) for axis in v.id.opt_in_axes):
+            seen.add(v.name)
+            out.append(v)
+    return out
+
+
+def _exact(pattern: str) -> Variant | None:
+    """The variant a pattern without wildcards names, if it is one of a known workload whose
+    configuration sets only axes of its kind (e.g. a numeric axis the table cannot list)."""
+    if "*" in pattern or "?" in pattern:
+        return None
+    try:
+        wanted = parse(pattern)
+    except VariantNameError:
+        return None
+    workload = next((w for w in WORKLOADS if w.name == wanted.workload), None)
+    if workload is None or {a for a, _ in wanted.config} - {a.name for a in variants.axes_of(workload.kind)}:
+        return None
+    base = [v for v in workload.variants if all(x in wanted.config for x in v.id.config)]
+    return Variant(workload, wanted) if base else None
 
 
 def by_name(name: str) -> Variant:
@@ -265,5 +288,8 @@ def by_name(name: str) -> Variant:
     for v in all_variants():
         if v.id == wanted:
             return v
+    exact = _exact(name) if wanted is not None else None
+    if exact is not None:
+        return exact
     known = ", ".join(v.name for v in all_variants())
     raise UnknownVariantError(f"{why if wanted is None else f'unknown variant {name!r}'}; known: {known}")

@@ -65,9 +65,15 @@ class Axis:
     #: (axis, value or feature) another axis must have for this one to be set: ("cet", "shstk")
     #: (the cet axis turns on shstk), ("cet", "none").
     requires: tuple[str, str] | None = None
-    #: Variants setting this axis change the host (e.g. reload a kernel module): they run only
-    #: when a selection pattern names the axis, never as part of a broad pattern.
+    #: Variants setting this axis change the host (e.g. reload a kernel module) or only check the
+    #: suite itself: they run only when a selection pattern names the axis, never as part of a
+    #: broad pattern.
     opt_in: bool = False
+    #: Values are whole numbers (any), not the listed names.
+    numeric: bool = False
+
+    def accepts(self, value: str) -> bool:
+        return value.isdigit() if self.numeric else value in self.values
 
     @property
     def is_cet(self) -> bool:
@@ -96,6 +102,10 @@ AXES: tuple[Axis, ...] = (
          "kvm_intel's `cet` module parameter (Linux >= 7.1): 0 stops KVM loading CET state through the VMCS "
          "on every entry and exit; the runner reloads kvm_intel with it",
          optional=True, requires=("cet", "none"), opt_in=True),
+    # Self-validation: a known delay per op, so a pair of variants of one run differs by a known cost.
+    Axis("inject", (), frozenset({HOST, GUEST}),
+         "TSC cycles of dependent work the workload adds per op (a known difference, to check the suite)",
+         optional=True, opt_in=True, numeric=True, native_flag="--inject-cycles", observed="inject_cycles"),
 )
 AXIS_BY_NAME = {a.name: a for a in AXES}
 
@@ -184,7 +194,7 @@ class VariantName:
             seen = record.get(axis.observed)
             if seen is None:
                 return f"the workload did not report its {axis.name} state ({axis.observed!r})"
-            if seen != value:
+            if str(seen) != value:
                 return f"workload ran with {axis.name}={seen} although the variant asks {axis.name}={value}"
         return None
 
@@ -219,10 +229,11 @@ def parse(name: str, strict: bool = True) -> VariantName:
                 raise VariantNameError(f"{name!r}: {part!r} is not axis=value")
             continue
         known = AXIS_BY_NAME.get(axis)
-        if strict and (known is None or value not in known.values):
+        if strict and (known is None or not known.accepts(value)):
             if known is None:
                 raise VariantNameError(f"{name!r}: unknown axis {axis!r} (axes: {', '.join(AXIS_BY_NAME)})")
-            raise VariantNameError(f"{name!r}: {axis} takes {'|'.join(known.values)}, not {value!r}")
+            takes = "a whole number" if known.numeric else "|".join(known.values)
+            raise VariantNameError(f"{name!r}: {axis} takes {takes}, not {value!r}")
         if axis in pairs:
             raise VariantNameError(f"{name!r}: axis {axis!r} given twice")
         pairs[axis] = value

@@ -51,6 +51,9 @@ running = _all(
                  help="Replace the pyperf configuration (repeat: --pyperf-arg=--processes --pyperf-arg=5)."),
     click.option("--perf", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
                  help="perf counting pass per variant, after the timed samples (auto: when perf is usable)."),
+    click.option("--interleave", is_flag=True,
+                 help="Alternate the worker processes of each workload's variants in time, so drift cancels "
+                      "in CET on against off (slower: one pyperf start per process)."),
     store,
 )
 
