@@ -16,7 +16,9 @@ from cetbench.facts import HostFacts
 from cetbench.native import GUEST_IMAGE
 from cetbench.plan import decide
 from cetbench.workloads.build import build, elf_symbols
+from cetbench.workloads.mechanisms import isolated_by, paid_by
 from cetbench.workloads.table import Variant
+from cetbench.workloads.variants import VariantName, canonical
 
 
 def explain_host(variant: Variant) -> dict[str, Any]:
@@ -58,8 +60,30 @@ def explain_guest(variant: Variant, vendor: str | None) -> dict[str, Any]:
     return {"variant": variant.name, **doc}
 
 
+def mechanisms(variant: Variant) -> dict[str, Any]:
+    """Which CET mechanisms (docs/mechanisms.md) a variant can pay and which it isolates, against
+    which variant."""
+    kind = variant.workload.kind
+    isolates = []
+    for m in isolated_by(variant.id, kind):
+        pairs = dict(variant.id.config)
+        if m.isolated_by in ("shstk", "cet"):
+            partner = variant.id.off_partner()
+        else:
+            pairs.pop(m.isolated_by or "", None)
+            partner = VariantName(variant.id.workload, canonical(pairs))
+        isolates.append({"mechanism": m.id, "what": m.what, "against": str(partner)})
+    return {
+        "can_pay": [{"mechanism": m.id, "what": m.what, "when": m.paid, "counted_by": list(m.counted_by)}
+                    for m in paid_by(variant.id, kind)],
+        "isolates": isolates,
+        "see": "docs/mechanisms.md",
+    }
+
+
 def explain(variant: Variant, facts: HostFacts, vendor: str | None = None) -> dict[str, Any]:
     doc = explain_host(variant) if variant.workload.guest is None else explain_guest(variant, vendor)
+    doc["mechanisms"] = mechanisms(variant)
     decision = decide(variant, facts)
     doc["on_this_host"] = {"runnable": decision.runnable, "reason": decision.reason,
                            "refused_by": decision.refused_by}

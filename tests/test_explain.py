@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from cetbench import arch
 from cetbench.workloads.build import build
 
@@ -51,3 +53,21 @@ def test_host_variant_and_text_output() -> None:
 def test_unknown_variant_is_one_line_and_exit_2() -> None:
     proc = explain("guest.nosuch[cet=none]")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "unknown variant" in proc.stderr
+
+
+@pytest.mark.parametrize("name,isolates", [
+    ("guest.vmexit.pio[cet=shstk,cetu=init]", {"cetu_fpu_swap": "guest.vmexit.pio[cet=shstk]"}),
+    ("guest.vmexit.cpuid[cet=none,kvmcet=0]", {"vmcs_cet": "guest.vmexit.cpuid[cet=none]"}),
+    ("host.ctxswitch[shstk=on]", {"cetu_task_switch": "host.ctxswitch[shstk=off]"}),
+    ("host.signal[shstk=on]", {"signal_shstk_token": "host.signal[shstk=off]"}),
+    ("host.syscall[shstk=on]", {}),
+    ("guest.vmexit.pio[cet=none]", {}),
+])
+def test_explain_names_what_a_variant_isolates_and_against_what(name: str, isolates: dict[str, str]) -> None:
+    from cetbench.explain import mechanisms
+    from cetbench.workloads.table import by_name
+
+    doc = mechanisms(by_name(name))
+    assert {m["mechanism"]: m["against"] for m in doc["isolates"]} == isolates
+    assert all(m["counted_by"] for m in doc["can_pay"]) and doc["can_pay"]
+    assert {m["mechanism"] for m in doc["can_pay"]} >= set(isolates)

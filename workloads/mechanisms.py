@@ -41,6 +41,8 @@ class Mechanism:
     per_op: Callable[[VariantName, Counts], float | None]
     #: the workload kinds where it is paid
     kinds: frozenset[str]
+    #: the workloads whose pair along `isolated_by` isolates it
+    pair_workloads: tuple[str, ...] = ()
 
 
 def _count(spec: str) -> Callable[[VariantName, Counts], float | None]:
@@ -60,7 +62,7 @@ MECHANISMS: tuple[Mechanism, ...] = (
         "every VM entry and exit of every vCPU whose VMCS has the load-CET-state controls, whatever the "
         "guest's CPUID (v6.18 init_vmcs)",
         "the CPU's VMX controls; kvm_intel cet=0 (Linux >= 7.1)", "kvmcet", ("kvm:kvm_exit",), _vmcs_cet,
-        frozenset({"guest"})),
+        frozenset({"guest"}), ("guest.vmexit.cpuid",)),
     Mechanism(
         "exit_save_cet", "VM exit saves guest S_CET, SSP and interrupt SSP table into the VMCS",
         "every VM exit on a CPU with the CET VMX controls", "nothing software can change", None,
@@ -70,7 +72,7 @@ MECHANISMS: tuple[Mechanism, ...] = (
         "at every KVM_RUN entry and return (each exit to the VMM), when the guest's U_CET or PL3_SSP is "
         "non-zero (fpu_swap_kvm_fpstate); not on exits KVM handles in the kernel",
         "the guest's CET_USER state: live vs init (cetu axis)", "cetu", (GUEST_CETU_LIVE_LOAD,),
-        _count(GUEST_CETU_LIVE_LOAD), frozenset({"guest"})),
+        _count(GUEST_CETU_LIVE_LOAD), frozenset({"guest"}), ("guest.vmexit.pio",)),
     Mechanism(
         "xss_switch", "IA32_XSS written before entry and after exit when the guest's XSS differs from the host's",
         "every exit of a guest with CR4.OSXSAVE and XSAVES in its CPUID (kvm_load_guest/host_xsave_state)",
@@ -80,12 +82,13 @@ MECHANISMS: tuple[Mechanism, ...] = (
         "cetu_task_switch", "XSAVES/XRSTORS of a live CET_USER component at a host task switch",
         "every context switch away from (and back to) a task with its user shadow stack on (switch_fpu)",
         "the task's shadow stack (shstk axis)", "shstk", (TASK_CETU_LIVE_SAVE,), _count(TASK_CETU_LIVE_SAVE),
-        frozenset({"host"})),
+        frozenset({"host"}), ("host.ctxswitch",)),
     Mechanism(
         "signal_shstk_token", "shadow-stack token push at signal delivery and check at sigreturn, PL3_SSP writes",
         "every signal to a task with its user shadow stack on (setup/restore_signal_shadow_stack)",
         "the task's shadow stack (shstk axis)", "shstk", (PL3_SSP_WRITE,),
-        lambda _v, c: None if c.get(PL3_SSP_WRITE) is None else c[PL3_SSP_WRITE] / 2, frozenset({"host"})),
+        lambda _v, c: None if c.get(PL3_SSP_WRITE) is None else c[PL3_SSP_WRITE] / 2, frozenset({"host"}),
+        ("host.signal",)),
 )
 BY_ID = {m.id: m for m in MECHANISMS}
 
@@ -98,9 +101,9 @@ def paid_by(variant: VariantName, kind: str) -> list[Mechanism]:
 def isolated_by(variant: VariantName, kind: str) -> list[Mechanism]:
     """The mechanisms a variant isolates: it sets the axis that switches them, against the
     configuration that leaves that axis unset (or, for a CET axis, turns it off)."""
-    return [m for m in paid_by(variant, kind) if m.isolated_by is not None and
-            any(axis == m.isolated_by for axis, _ in variant.config) and
-            (m.isolated_by not in ("shstk", "cet") or variant.cet_on)]
+    return [m for m in paid_by(variant, kind) if m.isolated_by is not None and variant.workload in m.pair_workloads
+            and any(axis == m.isolated_by for axis, _ in variant.config)
+            and (m.isolated_by not in ("shstk", "cet") or variant.cet_on)]
 
 
 def event_specs(kind: str) -> list[str]:
