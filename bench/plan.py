@@ -91,6 +91,8 @@ def guest_refusals(kvm: KvmFacts, cpu: CpuFacts, features: frozenset[str],
     refusals: list[Refusal] = []
     if kvm.implementation == "kvm_pvm":
         refusals += [("kvm", PVM_LIMITS[n]) for n in sorted(needs) if n in PVM_LIMITS]
+    if "xsaves" in needs and not kvm.supported.xsaves:
+        refusals.append(("kvm", f"KVM does not offer XSAVES: KVM_GET_SUPPORTED_CPUID {arch.CPUID_XSAVES.describe()}=0"))
     amd_no_ibt = "ibt" in features and cpu.is_amd
     if amd_no_ibt:
         refusals.append(("cpu", "AMD CPUs implement shadow stack only, no IBT"))

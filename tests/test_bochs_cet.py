@@ -258,7 +258,7 @@ CET_CONFIGS = {
 }
 # guest.syscall and guest.ctxswitch run whole; the VM-exit loops run their in-guest part (on bochs
 # the guest replaces the exit instruction by nothing, and the PIO port has no device behind it).
-POSITIVE = ("GW_SYSCALL", "GW_CTXSWITCH", "GW_CPUID", "GW_HYPERCALL", "GW_MSR", "GW_PIO")
+POSITIVE = ("GW_SYSCALL", "GW_CTXSWITCH", "GW_CPUID", "GW_HYPERCALL", "GW_MSR", "GW_PIO", "GW_XSAVES", "GW_XRSTORS")
 ITERATIONS = 5  # bochs is an emulator: a handful of ops proves the path, timing is meaningless here
 # (workload, cet config) -> the #CP error code it must raise, or None: no #CP without that feature
 NEGATIVE = {

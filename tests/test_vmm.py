@@ -230,3 +230,14 @@ def test_bad_arguments_exit_2_with_one_line(built, args):
     r = run_vmm(built, *args)
     assert r.rc == EXIT_USAGE and r.stdout == ""
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_an_xsaves_workload_is_refused_in_kvms_words_where_kvm_offers_no_xsaves(built) -> None:
+    """kvm_pvm here offers no XSAVES: the VMM says so (exit 3) instead of running without it."""
+    sup = independent.kvm_supported_cpuid()
+    eax_d1 = sup.get((0xD, 1), (0, 0, 0, 0))[0]
+    if eax_d1 & (1 << 3):
+        pytest.skip("this KVM offers XSAVES: nothing to refuse")
+    run = run_vmm(built, "--guest", str(built.guest), "--workload", "xsaves", "--cet", "none", "--iterations", "10")
+    assert run.rc == 3 and run.doc is not None, run.stdout + run.stderr
+    assert run.doc["unsupported"].startswith("KVM does not offer XSAVES") and run.doc["refused_by"] == "kvm"

@@ -120,6 +120,11 @@ class Variant:
 
 _FPU = "x86_fpu:*"  # the XSAVES/XRSTORS path: x86_fpu_regs_(de)activated, before/after_save, ...
 
+# The raw price of the instructions behind `cetu_fpu_swap` (docs/mechanisms.md), measured in the
+# guest kernel as kvm-unit-tests does: the XSAVES/XRSTORS of every enabled component, with CET_USER
+# live (shstk's natural state), in its init state (cetu=init) or out of IA32_XSS (cetu=off).
+_XSAVE_OPTIONS = (("cetu", ("init", "off")),)
+
 WORKLOADS: tuple[Workload, ...] = (
     Workload(
         "host.syscall", HOST, "host_syscall", "getppid syscall",
@@ -182,6 +187,20 @@ WORKLOADS: tuple[Workload, ...] = (
         guest=GuestCode(6, "ctxswitch", 3, "WL_EXIT_NONE", "setup_ctxswitch", None,
                         "task SYSCALL yield -> save GPRs + state area (+ CET_U) -> restore the other task -> SYSRET",
                         run="ctx_loop"),
+    ),
+    Workload(
+        "guest.xsave.xsaves", GUEST, "cetbench-vmm", "XSAVES of the enabled state (CPL0)", ("kvm:kvm_exit",),
+        "XSAVES of XCR0 | IA32_XSS into a 64-byte aligned area per op, inside the guest (no VM exit)",
+        extra_needs=frozenset({"xsaves"}), options=_XSAVE_OPTIONS,
+        guest=GuestCode(7, "xsaves", 0, "WL_EXIT_NONE", "setup_xsave", "op_xsaves",
+                        "XSAVES of every enabled component (XCR0 | IA32_XSS)"),
+    ),
+    Workload(
+        "guest.xsave.xrstors", GUEST, "cetbench-vmm", "XRSTORS of the enabled state (CPL0)", ("kvm:kvm_exit",),
+        "XRSTORS of XCR0 | IA32_XSS from an area XSAVES filled before the loop, per op, inside the guest",
+        extra_needs=frozenset({"xsaves"}), options=_XSAVE_OPTIONS,
+        guest=GuestCode(8, "xrstors", 0, "WL_EXIT_NONE", "setup_xsave", "op_xrstors",
+                        "XRSTORS of every enabled component from an area saved before the loop"),
     ),
 )
 

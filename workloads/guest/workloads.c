@@ -76,6 +76,11 @@ static void op_cp_ret(void) { test_cp_ret(); }
 static void op_cp_endbr(void) { test_cp_endbr(); }
 static void op_cet_lost(void) { user_syscall(SYS_TEST_CET_OFF); }
 
+/* xsaves/xrstors: the state-save instructions of the context switch, alone, on one area */
+static uint8_t xarea[GUEST_XAREA_BYTES] __attribute__((aligned(64)));
+static void op_xsaves(void) { fpu_save(xarea); }
+static void op_xrstors(void) { fpu_restore(xarea); }
+
 /* ---- setups: return the op the loop times */
 static op_fn setup_plain(op_fn op) { return op; }
 static op_fn setup_vmexit(op_fn op) { return platform_has_hypervisor() ? op : op_empty; }
@@ -89,6 +94,14 @@ static op_fn setup_hypercall(op_fn op)
 	if (g.params.vendor == VENDOR_INTEL)
 		return op_vmcall;
 	guest_fail(GUEST_STATUS_BAD_PARAMS, "params.vendor is neither VENDOR_INTEL nor VENDOR_AMD");
+}
+
+static op_fn setup_xsave(op_fn op)
+{
+	if (g.setup.save_method != SAVE_XSAVES)
+		guest_fail(GUEST_STATUS_SETUP_FAILED, "XSAVES is not enumerated (CPUID.(EAX=0DH,ECX=1):EAX[3])");
+	fpu_save(xarea);  /* an image for XRSTORS, and the area's pages touched before the loop */
+	return op;
 }
 
 /* ---- timed loops */

@@ -63,6 +63,7 @@ const char *save_method_name(uint32_t m);
 /* ---- vmm_cpuid.c ---- */
 const char *kvm_module(void);
 const char *kvm_pvm_refusal(const struct workload_info *wl);
+int workload_needs_xsaves(const struct workload_info *wl);
 struct kvm_cpuid2 *cpuid_supported(int kvm_fd);  /* NULL with errno on failure */
 struct kvm_cpuid_entry2 *cpuid_entry(struct kvm_cpuid2 *c, uint32_t fn, uint32_t index);
 int cpuid_vendor(struct kvm_cpuid2 *c);           /* VENDOR_* or 0 */

@@ -25,6 +25,11 @@ const char *kvm_module(void)
 
 /* kvm_pvm (Pagetable-based VM) runs only PVM-aware guests outside their boot mode: what an
  * architectural guest needs that it does not offer, in its specification's terms; NULL if fine. */
+int workload_needs_xsaves(const struct workload_info *wl)
+{
+	return wl->id == GW_XSAVES || wl->id == GW_XRSTORS;
+}
+
 const char *kvm_pvm_refusal(const struct workload_info *wl)
 {
 	if (wl->id == GW_HYPERCALL)

@@ -237,6 +237,9 @@ int main(int argc, char **argv)
 		unsupported(&o, kvm_pvm_refusal(o.wl), "kvm");
 	cpuid_apply_cet(cpuid, o.cet);
 	cpuid_view(cpuid, &view);
+	if (workload_needs_xsaves(o.wl) && cet_setup_save_method(&view) != SAVE_XSAVES && !o.ignore_kvm_limits)
+		unsupported(&o, "KVM does not offer XSAVES: KVM_GET_SUPPORTED_CPUID CPUID.D.1:EAX[3]=0 (or XSAVE in "
+			    "CPUID.1:ECX[26])", "kvm");
 
 	image_len = read_image(o.guest_path, &image);
 	if (o.cpu >= 0) {
