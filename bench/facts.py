@@ -27,6 +27,10 @@ class CpuFacts:
     xss_cet_u: bool | None
     xss_cet_s: bool | None
     raw: dict[str, str | None] = field(default_factory=dict)
+    #: The host kernel's IA32_XSS (hex), read through /dev/cpu/0/msr; None (with the reason in
+    #: `unknown`) without root or the msr module. KVM switches it around every entry of a guest
+    #: whose XSS differs (docs/mechanisms.md §5).
+    xss: str | None = None
     unknown: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -125,6 +125,22 @@ def kvm_knob_refusals(kvm: KvmFacts) -> list[Refusal]:
     return [("host", kvm.reload_refusal)] if kvm.reload_refusal else []
 
 
+#: The only XSS bits KVM lets a guest set (v6.18.5 arch/x86/kvm/x86.c KVM_SUPPORTED_XSS).
+KVM_SUPPORTED_XSS = arch.XSS_CET_U | arch.XSS_CET_S
+
+
+def xss_match_refusals(cpu: CpuFacts) -> list[Refusal]:
+    """Why a guest cannot be given the host's IA32_XSS here (the xss=host axis)."""
+    if cpu.xss is None:
+        return [("host", f"the host's IA32_XSS is unknown: {cpu.unknown.get('xss', 'not read')}")]
+    extra = int(cpu.xss, 16) & ~KVM_SUPPORTED_XSS
+    if extra:
+        return [("kvm", f"the host's IA32_XSS {cpu.xss} has bits (0x{extra:x}) KVM never lets a guest set "
+                        "(KVM_SUPPORTED_XSS is CET_U|CET_S): no guest can match it, every XSAVES guest pays "
+                        "the switch")]
+    return []
+
+
 def refusals_of(variant: Variant, facts: HostFacts) -> list[Refusal]:
     kind = variant.workload.kind
     if kind == HOST:
@@ -133,6 +149,8 @@ def refusals_of(variant: Variant, facts: HostFacts) -> list[Refusal]:
         refusals = guest_refusals(facts.kvm, facts.cpu, variant.cet_features, variant.workload.needs)
         if variant.id.value("kvmcet") is not None:
             refusals += kvm_knob_refusals(facts.kvm)
+        if variant.id.value("xss") is not None:
+            refusals += xss_match_refusals(facts.cpu)
         return refusals
     raise ValueError(f"no rule decides where a {kind!r} workload can run")
 

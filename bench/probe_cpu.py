@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 from typing import Any
 
@@ -65,6 +66,19 @@ def cpuinfo_fields(view: HostView) -> tuple[dict[str, str], str | None]:
     return fields, None
 
 
+def read_msr(view: HostView, index: int, cpu: int = 0) -> tuple[int | None, str | None]:
+    """An MSR through the msr driver (/dev/cpu/N/msr: pread at the MSR's index), or why not."""
+    path = view.path(f"dev/cpu/{cpu}/msr")
+    try:
+        with open(path, "rb") as f:
+            data = os.pread(f.fileno(), 8, index)
+    except OSError as exc:
+        return None, f"/dev/cpu/{cpu}/msr: {exc.strerror or exc} (needs root and the msr module)"
+    if len(data) != 8:
+        return None, f"/dev/cpu/{cpu}/msr: short read at 0x{index:x}"
+    return int.from_bytes(data, "little"), None
+
+
 def probe_cpu(native: dict[str, Any] | None, native_error: str | None, view: HostView) -> CpuFacts:
     unknown: dict[str, str] = {}
     info, info_err = cpuinfo_fields(view)
@@ -82,6 +96,9 @@ def probe_cpu(native: dict[str, Any] | None, native_error: str | None, view: Hos
     microcode = info.get("microcode")
     if microcode is None:
         unknown["microcode"] = info_err or "/proc/cpuinfo has no microcode field"
+    xss, xss_err = read_msr(view, arch.MSR_IA32_XSS)
+    if xss is None:
+        unknown["xss"] = xss_err or "unreadable"
     return CpuFacts(
         vendor=_vendor(leaves) or info.get("vendor_id"),
         family=sig[0] if sig else None,
@@ -101,4 +118,5 @@ def probe_cpu(native: dict[str, Any] | None, native_error: str | None, view: Hos
             "cpuid_d_1_ecx": raw(arch.CPUID_XSS_CET_U),
         },
         unknown=unknown,
+        xss=None if xss is None else f"0x{xss:x}",
     )

@@ -422,3 +422,15 @@ def test_guest_leaves_cet_user_in_the_state_the_cetu_axis_asks(bochs_installed, 
     natural = ABI["CETU_OFF"] if not res["cpuid_d1_ecx"] & arch.XSS_CET_U else ABI["CETU_LIVE"]
     assert res["cetu_state"] == (natural if expected is None else ABI[expected]), _why(r)
     assert res["cet_active"] == ABI["GUEST_CET_SHSTK"]  # restored: the after-loop check passed
+
+
+
+def test_the_guest_takes_a_given_xss_only_if_its_cpuid_lets_it(bochs_installed, guest) -> None:
+    """xss=host: the guest writes the host's IA32_XSS, or refuses when its CPUID forbids a bit (bochs
+    2.7 enumerates no XSS component, so CET_U|CET_S must be refused and 0 accepted)."""
+    img = guest.path.read_bytes()
+    refused = run.run_guest(img, ABI["GW_CPUID"], CET_CONFIGS["shstk"], ITERATIONS, xss=0x1800).result
+    assert refused is not None and refused["status"] == ABI["GUEST_STATUS_SETUP_FAILED"]
+    assert "xss=host" in str(refused["detail"])
+    taken = run.run_guest(img, ABI["GW_CPUID"], CET_CONFIGS["shstk"], ITERATIONS, xss=0).result
+    assert taken is not None and taken["status"] == ABI["GUEST_STATUS_OK"] and taken["xss"] == 0

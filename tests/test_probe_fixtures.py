@@ -177,3 +177,14 @@ def test_the_kvm_cet_knob_needs_kvm_intel_with_the_parameter_and_root(tmp_path: 
     assert not runnable and by == "kernel" and reason is not None and "from Linux 7.1" in reason
     runnable, reason, by = verdicts(probe_fixture("amd-zen4", tmp_path / "amd"))[KNOB]
     assert not runnable and by == "kvm" and reason is not None and reason.startswith("kvm_amd: the CET knob")
+
+
+
+def test_a_guest_can_take_the_hosts_xss_only_where_kvm_lets_it_set_every_bit(tmp_path: Path) -> None:
+    name = "guest.vmexit.cpuid[cet=shstk,xss=host]"
+    amd = probe_fixture("amd-zen4", tmp_path / "amd")
+    assert amd["cpu"]["xss"] == "0x1800" and verdicts(amd)[name] == (True, None, None)
+    runnable, reason, by = verdicts(probe_fixture("intel-spr-ibt-off", tmp_path / "lbr"))[name]
+    assert not runnable and by == "kvm" and reason is not None and "bits (0x8000) KVM never lets a guest set" in reason
+    runnable, reason, _ = verdicts(probe_fixture("no-cet-like-ci", tmp_path / "nomsr"))[name]
+    assert not runnable and reason is not None and "/dev/cpu/0/msr" in reason

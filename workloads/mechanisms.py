@@ -76,8 +76,8 @@ MECHANISMS: tuple[Mechanism, ...] = (
     Mechanism(
         "xss_switch", "IA32_XSS written before entry and after exit when the guest's XSS differs from the host's",
         "every exit of a guest with CR4.OSXSAVE and XSAVES in its CPUID (kvm_load_guest/host_xsave_state)",
-        "the guest's IA32_XSS against the host's (a confound: counted, not a CET mechanism)", None,
-        (XSS_WRITE,), _count(XSS_WRITE), frozenset({"guest"})),
+        "the guest's IA32_XSS against the host's (a confound, not a CET mechanism: xss axis)", "xss",
+        (XSS_WRITE,), _count(XSS_WRITE), frozenset({"guest"}), ("guest.vmexit.cpuid",)),
     Mechanism(
         "cetu_task_switch", "XSAVES/XRSTORS of a live CET_USER component at a host task switch",
         "every context switch away from (and back to) a task with its user shadow stack on (switch_fpu)",

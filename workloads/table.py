@@ -148,7 +148,8 @@ WORKLOADS: tuple[Workload, ...] = (
         ("kvm:kvm_cpuid", "kvm:kvm_exit", "kvm:kvm_userspace_exit", "kvm:kvm_fpu"),
         "CPUID leaf 0 per op: a VM exit KVM handles in the kernel (VMCS CET state only)",
         guest=GuestCode(1, "cpuid", 0, "WL_EXIT_KERNEL", "setup_vmexit", "op_cpuid", "CPUID leaf 0"),
-        options=(("kvmcet", ("0", "1")),),  # the VMCS CET load per exit, on and off
+        # the VMCS CET load per exit, on and off; the guest's XSS matching the host's, or not
+        options=(("kvmcet", ("0", "1")), ("xss", ("host",))),
     ),
     Workload(
         "guest.vmexit.hypercall", GUEST, "cetbench-vmm", "hypercall exit (in-kernel)",

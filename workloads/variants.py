@@ -102,6 +102,10 @@ AXES: tuple[Axis, ...] = (
          "kvm_intel's `cet` module parameter (Linux >= 7.1): 0 stops KVM loading CET state through the VMCS "
          "on every entry and exit; the runner reloads kvm_intel with it",
          optional=True, requires=("cet", "none"), opt_in=True),
+    Axis("xss", ("host",), frozenset({GUEST}),
+         "the guest's IA32_XSS set to the host's, so KVM writes no XSS around each entry and exit (the XSS "
+         "confound, docs/mechanisms.md §5)", optional=True, requires=("cet", "shstk"), native_flag="--xss",
+         observed="xss_mode"),
     # Self-validation: a known delay per op, so a pair of variants of one run differs by a known cost.
     Axis("inject", (), frozenset({HOST, GUEST}),
          "TSC cycles of dependent work the workload adds per op (a known difference, to check the suite)",

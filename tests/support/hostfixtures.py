@@ -52,6 +52,7 @@ class FixtureHost:
     release: str = "6.18.0"
     expected: dict[str, tuple[bool, str | None]] = field(default_factory=dict)
     kvm_parameters: dict[str, str] = field(default_factory=dict)  # /sys/module/<kvm_module>/parameters
+    msr_xss: int | None = None  # IA32_XSS as /dev/cpu/0/msr gives it (None: no msr driver)
 
     def native(self) -> dict[str, Any]:
         cpuid = [
@@ -100,6 +101,8 @@ class FixtureHost:
             put("proc/config.gz", gzip.compress(text.encode()))
         if self.kvm_leaf7_ecx is not None:
             put("dev/kvm", "")
+        if self.msr_xss is not None:  # the msr driver reads MSR n at file offset n
+            put("dev/cpu/0/msr", bytes(0xDA0) + self.msr_xss.to_bytes(8, "little"))
         if self.kvm_module:
             (root / "sys/module" / self.kvm_module).mkdir(parents=True, exist_ok=True)
             for name, value in self.kvm_parameters.items():
@@ -119,6 +122,7 @@ HOSTS = {
         kvm_leaf7_ecx=SHSTK_ECX, kvm_leaf7_edx=IBT_EDX, kvm_leafd1_ecx=CET_XSS, kvm_leafd1_eax=XSAVES_EAX,
         cpuinfo_flags=("shstk", "ibt", "user_shstk"), config=CET_CONFIG, release="7.2.0",
         kvm_parameters={"cet": "Y", "ept": "Y"},  # Linux >= 7.1 has kvm_intel's `cet`
+        msr_xss=0x1800,
     ),
     # The same host booted with ibt=off: the kernel clears its IBT feature, so the cpuinfo flag goes
     # and KVM (which builds its capabilities from the kernel's) stops offering IBT; SHSTK stays.
@@ -127,12 +131,13 @@ HOSTS = {
         SHSTK_ECX, IBT_EDX, XSAVES_EAX, CET_XSS | (1 << 8),
         kvm_leaf7_ecx=SHSTK_ECX, kvm_leaf7_edx=0, kvm_leafd1_ecx=CET_XSS, kvm_leafd1_eax=XSAVES_EAX,
         cpuinfo_flags=("shstk", "user_shstk"), cmdline="ro quiet ibt=off", config=CET_CONFIG,
+        msr_xss=0x9800,  # arch LBR (0x8000) beside CET_U|CET_S: no guest can match it
     ),
     "amd-zen4": FixtureHost(
         "amd-zen4", AMD, 0x00A10F11, "AMD EPYC 9654 96-Core Processor",
         SHSTK_ECX, 0, XSAVES_EAX, CET_XSS,
         kvm_leaf7_ecx=SHSTK_ECX, kvm_leafd1_ecx=CET_XSS, kvm_leafd1_eax=XSAVES_EAX, kvm_module="kvm_amd",
-        cpuinfo_flags=("shstk", "user_shstk"), config=CET_CONFIG,
+        cpuinfo_flags=("shstk", "user_shstk"), config=CET_CONFIG, msr_xss=0x1800,
     ),
     # Like this project's machines: the CPU enumerates SHSTK, but the kernel is built without user
     # shadow stacks and a software KVM offers no CET.

@@ -21,7 +21,7 @@
 
 #include <stdint.h>
 
-#define GUEST_ABI_VERSION        2u  /* 2: params.cetu, result.cetu_state */
+#define GUEST_ABI_VERSION        3u  /* 2: params.cetu, result.cetu_state; 3: params.xss_set/value */
 #define GUEST_PARAMS_MAGIC       0x43455442u /* "CETB" */
 
 #define GUEST_MEM_BYTES          (64u << 20)
@@ -99,7 +99,9 @@ struct guest_params {
 	uint32_t save_method_max; /* 0, or the best enum guest_save_method the loader's CPUID offers:
 				   * caps the guest's choice where a KVM enumerates more than it emulates */
 	uint32_t cetu;         /* enum guest_cetu requested (needs SHSTK; ring-0 loops only) */
-	uint32_t reserved[5];
+	uint32_t xss_set;      /* 1: write xss_value to IA32_XSS instead of the configuration's own */
+	uint32_t xss_value;    /* the host's IA32_XSS (the `xss=host` axis), so KVM need not switch it */
+	uint32_t reserved[3];
 };
 
 struct guest_result {

@@ -110,6 +110,7 @@ static inline void cet_setup_cap_view(struct guest_cpuid_view *c, uint32_t max)
 static inline void cet_setup_compute(struct cet_setup *s, uint32_t cet, uint32_t cetu,
 				     const struct guest_cpuid_view *c)
 {
+	/* (the `xss=host` axis replaces s->xss afterwards: main.c) */
 	int shstk = (cet & GUEST_CET_SHSTK) != 0, ibt = (cet & GUEST_CET_IBT) != 0;
 
 	s->cet = cet;

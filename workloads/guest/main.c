@@ -52,6 +52,14 @@ void guest_main(void)
 	r->cpuid_d1_ecx = g.cpuid.cd1_ecx;
 	cet_setup_cap_view(&g.cpuid, p->save_method_max);
 	cet_setup_compute(&g.setup, p->cet, p->cetu, &g.cpuid);
+	if (p->xss_set) {
+		/* The host's XSS, so KVM leaves IA32_XSS alone around entries: only bits this CPUID lets
+		 * the guest set (CPUID.(EAX=0DH,ECX=1):ECX), and only with XSAVES in use. */
+		if (g.setup.save_method != SAVE_XSAVES || (p->xss_value & ~g.cpuid.cd1_ecx))
+			guest_fail(GUEST_STATUS_SETUP_FAILED, "xss=host: the host's IA32_XSS has bits this guest's "
+				   "CPUID does not let it set (CPUID.(EAX=0DH,ECX=1):ECX), or XSAVES is not in use");
+		g.setup.xss = p->xss_value;
+	}
 	r->save_method = g.setup.save_method;
 	status = cet_configure();
 	if (status) {

@@ -29,6 +29,7 @@ struct vmm_opts {
 	const struct workload_info *wl;
 	uint32_t cet;             /* GUEST_CET_* */
 	uint32_t cetu;            /* enum guest_cetu (--cetu) */
+	int xss_host;             /* --xss host: give the guest the host's IA32_XSS */
 	uint64_t iterations, inject_cycles;
 	uint32_t msr_index;
 	int cpu;                  /* -1: leave affinity alone */
@@ -64,6 +65,8 @@ const char *save_method_name(uint32_t m);
 const char *kvm_module(void);
 const char *kvm_pvm_refusal(const struct workload_info *wl);
 int workload_needs_xsaves(const struct workload_info *wl);
+/* The host's IA32_XSS (MSR 0xDA0) read through /dev/cpu/CPU/msr; 0 on success, else errno. */
+int host_xss(int cpu, uint64_t *value);
 struct kvm_cpuid2 *cpuid_supported(int kvm_fd);  /* NULL with errno on failure */
 struct kvm_cpuid_entry2 *cpuid_entry(struct kvm_cpuid2 *c, uint32_t fn, uint32_t index);
 int cpuid_vendor(struct kvm_cpuid2 *c);           /* VENDOR_* or 0 */

@@ -6,6 +6,10 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+
 #include "vmm.h"
 
 /* Which KVM module serves /dev/kvm (one vendor module is active at a time). */
@@ -25,6 +29,20 @@ const char *kvm_module(void)
 
 /* kvm_pvm (Pagetable-based VM) runs only PVM-aware guests outside their boot mode: what an
  * architectural guest needs that it does not offer, in its specification's terms; NULL if fine. */
+int host_xss(int cpu, uint64_t *value)
+{
+	char path[64];
+	int fd, e;
+
+	snprintf(path, sizeof(path), "/dev/cpu/%d/msr", cpu < 0 ? 0 : cpu);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	e = pread(fd, value, sizeof(*value), MSR_IA32_XSS) == (ssize_t)sizeof(*value) ? 0 : (errno ? errno : EIO);
+	close(fd);
+	return e;
+}
+
 int workload_needs_xsaves(const struct workload_info *wl)
 {
 	return wl->id == GW_XSAVES || wl->id == GW_XRSTORS;

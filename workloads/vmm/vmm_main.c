@@ -94,7 +94,8 @@ static void parse_args(int argc, char **argv, struct vmm_opts *o)
 		{ "timeout-s", required_argument, 0, 't' }, { "msr", required_argument, 0, 'm' },
 		{ "explain", no_argument, 0, 'e' }, { "vendor", required_argument, 0, 'v' },
 		{ "ignore-kvm-limits", no_argument, 0, 'i' }, { "kvm-device", required_argument, 0, 'd' },
-		{ "cetu", required_argument, 0, 'u' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+		{ "cetu", required_argument, 0, 'u' }, { "xss", required_argument, 0, 'x' },
+		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	int c, have_n = 0;
 
@@ -113,6 +114,11 @@ static void parse_args(int argc, char **argv, struct vmm_opts *o)
 			break;
 		case 'c': o->cet = (uint32_t)parse_cet(optarg); break;
 		case 'u': o->cetu = parse_cetu(optarg); break;
+		case 'x':
+			if (strcmp(optarg, "host"))
+				usage_error("--xss takes host, not '%s'", optarg);
+			o->xss_host = 1;
+			break;
 		case 'n': o->iterations = parse_u64("--iterations", optarg, UINT64_MAX); have_n = 1; break;
 		case 'k': o->inject_cycles = parse_u64("--inject-cycles", optarg, UINT32_MAX); break;
 		case 'p':
@@ -133,7 +139,7 @@ static void parse_args(int argc, char **argv, struct vmm_opts *o)
 			break;
 		case 'h':
 			puts("usage: cetbench-vmm --guest IMAGE --workload NAME [--cet none|ibt|shstk|ibt+shstk]"
-			     " [--cetu live|init|off]\n"
+			     " [--cetu live|init|off] [--xss host]\n"
 			     "                    --iterations N [--inject-cycles K] [--cpu C] [--timeout-s S] [--msr INDEX]\n"
 			     "                    [--ignore-kvm-limits] [--kvm-device PATH]\n"
 			     "       cetbench-vmm --explain --workload NAME [--cet CFG] [--vendor intel|amd]");
@@ -260,6 +266,17 @@ int main(int argc, char **argv)
 	params.workload = o.wl->id;
 	params.cet = o.cet;
 	params.cetu = o.cetu;
+	if (o.xss_host) {
+		uint64_t xss;
+		int e = host_xss(o.cpu, &xss);
+		if (e) {
+			snprintf(why, sizeof(why), "xss=host: cannot read the host's IA32_XSS from /dev/cpu/%d/msr: %s "
+				 "(needs root and the msr module)", o.cpu < 0 ? 0 : o.cpu, strerror(e));
+			unsupported(&o, why, "host");
+		}
+		params.xss_set = 1;
+		params.xss_value = (uint32_t)xss;
+	}
 	params.iterations = o.iterations;
 	params.inject_cycles = o.inject_cycles;
 	params.msr_index = o.msr_index;

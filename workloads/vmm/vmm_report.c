@@ -147,6 +147,8 @@ static int measured(const struct vmm_opts *o, int vendor, const struct run_stats
 	json_u64(&j, "inject_units", r->inject_units);
 	json_str(&j, "cet_active", cet_name(r->cet_active));
 	json_str(&j, "cetu", cetu_name(r->cetu_state));
+	if (o->xss_host)  /* the guest ran with the host's IA32_XSS (the readback's xss shows it) */
+		json_str(&j, "xss_mode", "host");
 	json_str(&j, "save_method", save_method_name(r->save_method));
 	counts(&j, "loop_exits", &st->loop, 1);
 	json_u64(&j, "kvm_api", KVM_API_VERSION);

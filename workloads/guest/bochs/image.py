@@ -17,8 +17,8 @@ FLOPPY_BYTES = 1474560  # 80 cylinders x 2 heads x 18 sectors x 512
 MAX_GUEST_BYTES = 0x80000
 
 # struct guest_params (abi.h): magic, abi_version, platform, vendor, workload, cet (u32 each),
-# iterations, inject_cycles (u64), msr_index, save_method_max, cetu, reserved[5] (u32). tests check it
-# against gcc.
+# iterations, inject_cycles (u64), msr_index, save_method_max, cetu, xss_set, xss_value, reserved[3]
+# (u32). tests check it against gcc.
 PARAMS_FORMAT = "<6I2QI7I"
 PARAMS_BYTES = struct.calcsize(PARAMS_FORMAT)
 
@@ -36,6 +36,7 @@ def params_bytes(
     inject_cycles: int = 0,
     msr_index: int = 0,
     cetu: int = 0,
+    xss: int | None = None,
 ) -> bytes:
     """struct guest_params for a bochs run (platform = PLATFORM_BOCHS, vendor Intel by default)."""
     a = abi()
@@ -52,7 +53,9 @@ def params_bytes(
         msr_index,
         0,  # save_method_max: no cap
         cetu,
-        *([0] * 5),
+        int(xss is not None),
+        xss or 0,
+        *([0] * 3),
     )
 
 

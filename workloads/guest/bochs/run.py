@@ -236,7 +236,8 @@ def run_guest(
     timeout: float = DEFAULT_TIMEOUT_S,
     cpu_model: str = CPU_MODEL,
     cetu: int = 0,
+    xss: int | None = None,
 ) -> BochsRun:
     """Boot `guest` (a flat image linked at GUEST_IMAGE_GPA) with these guest_params under bochs."""
-    floppy = floppy_image(guest, params_bytes(workload, cet, iterations, cetu=cetu))
+    floppy = floppy_image(guest, params_bytes(workload, cet, iterations, cetu=cetu, xss=xss))
     return run_floppy(floppy, timeout=timeout, cpu_model=cpu_model)
