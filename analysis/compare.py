@@ -36,6 +36,7 @@ swapping baseline and candidate and invariant to the time unit.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -66,6 +67,11 @@ class CompareSettings:
     seed: int = 0
     n_resamples: int = 2000
     force: bool = False
+    #: With one run a side, a change is called only when it is also beyond what two runs of the
+    #: baseline's build drift apart on this host, estimated from at least this many stored runs of
+    #: that build; with fewer, only a change beyond FAR_BEYOND_FLOOR times the floor is called.
+    min_history_runs: int = 4
+    far_beyond_floor: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,12 @@ class VariantComparison:
     runs_baseline: int = 0
     runs_candidate: int = 0
     tested_on: str | None = None
+    #: What else used the machine during a run of either side (never the basis of a regression).
+    disturbed: str | None = None
+    #: How far two runs of the baseline's build drift apart on this host (sd of log run medians)
+    #: and over how many runs, where a one-run-a-side test needed it.
+    drift: float | None = None
+    drift_runs: int = 0
 
     @property
     def change(self) -> float | None:
@@ -113,12 +125,39 @@ class CompareResult:
         return sum(1 for v in self.variants if v.verdict is verdict)
 
 
+@dataclass(frozen=True)
+class RunSpread:
+    """How far the runs of one build spread on one host, per variant: the sd of log run medians."""
+
+    sigma: float
+    runs: int
+
+
+def run_spread(frame: pd.DataFrame) -> dict[str, RunSpread]:
+    """Per variant, the spread of its runs' medians (of process medians) in ``frame`` (the stored
+    good runs of one build, say); variants with fewer than 2 runs are left out."""
+    if frame.empty:
+        return {}
+    medians = process_medians(frame).groupby(["variant", "run_id"], observed=True)["value"].median()
+    out = {}
+    for variant, group in medians.groupby(level=0, observed=True):
+        logs = np.log(group.to_numpy(np.float64))
+        if logs.size >= 2:
+            out[str(variant)] = RunSpread(float(logs.std(ddof=1)), int(logs.size))
+    return out
+
+
 def compare(
     baseline: pd.DataFrame,
     candidate: pd.DataFrame,
     settings: CompareSettings | None = None,
+    history: Mapping[str, RunSpread] | None = None,
 ) -> CompareResult:
     """Compare every variant of ``candidate`` with the same variant of ``baseline``.
+
+    ``history``: per variant, how far runs of the baseline's build drift apart on this host (from
+    its stored good runs; see :func:`run_spread`); used where a side has one run. Without it the
+    baseline's own runs are used when it has several.
 
     Raises HostMismatchError (different host_fingerprint, unless settings.force),
     MixedUnitsError, InvalidValueError (NaN/inf/non-positive values, naming the variants) and
@@ -155,9 +194,11 @@ def compare(
 
     tested = {i: v.p_value for i, v in enumerate(partial) if v.p_value is not None}
     adjusted = stats.adjust_pvalues(list(tested.values()), cfg.correction)
-    final = list(partial)
+    drift = {**run_spread(baseline), **(history or {})}
+    disturbed = _disturbances(baseline, candidate)
+    final = [replace(v, disturbed=disturbed.get(v.variant)) for v in partial]
     for i, p_adj in zip(tested, adjusted, strict=True):
-        final[i] = _decide(partial[i], float(p_adj), cfg)
+        final[i] = _gate(_decide(final[i], float(p_adj), cfg), drift.get(final[i].variant), cfg)
     return CompareResult(
         baseline_label=describe_builds(baseline),
         candidate_label=describe_builds(candidate),
@@ -265,6 +306,48 @@ def _measure(
         runs_candidate=int(runs[1].size),
         tested_on=tested_on,
     )
+
+
+def _disturbances(baseline: pd.DataFrame, candidate: pd.DataFrame) -> dict[str, str]:
+    """Per variant, the first disturbance of a run of either side, naming the side and run."""
+    out: dict[str, str] = {}
+    for side, frame in (("baseline", baseline), ("candidate", candidate)):
+        if frame.empty or "disturbance" not in frame.columns:
+            continue
+        hit = frame.dropna(subset=["disturbance"]).drop_duplicates(["variant", "run_id"])
+        for variant, run_id, why in hit[["variant", "run_id", "disturbance"]].itertuples(index=False):
+            out.setdefault(str(variant), f"{side} run {run_id}: {why}")
+    return out
+
+
+def _gate(v: VariantComparison, spread: RunSpread | None, cfg: CompareSettings) -> VariantComparison:
+    """What keeps a change from being called on a run that cannot carry it: a disturbed run never
+    yields a regression; with one run a side, a change must also exceed the host's drift between
+    runs of one build, or, without enough history of it, be far beyond the floor."""
+    if v.verdict not in (Verdict.REGRESSION, Verdict.IMPROVEMENT) or v.change is None:
+        return v
+    pct = f"{v.change * 100:+.2f} %"
+    if v.disturbed and v.verdict is Verdict.REGRESSION:
+        return replace(v, verdict=Verdict.INCONCLUSIVE,
+                       reason=f"change of {pct} measured on a disturbed run ({v.disturbed}): not called a regression")
+    if v.tested_on != "processes":
+        return v  # runs are the unit: their drift is in the test already
+    log_change = abs(float(np.log1p(v.change)))
+    if spread is None or spread.runs < cfg.min_history_runs:
+        far = float(np.log1p(cfg.far_beyond_floor * cfg.floor))
+        if log_change >= far:
+            return v
+        have = 0 if spread is None else spread.runs
+        return replace(v, verdict=Verdict.INCONCLUSIVE, drift_runs=have,
+                       reason=f"one run a side, and {have} stored run(s) of the baseline's build to tell how far "
+                              f"runs drift on this host (need {cfg.min_history_runs}): a change of {pct} is not "
+                              f"beyond {cfg.far_beyond_floor:g} x the floor; measure more runs or mark more good runs")
+    bound = float(stats.normal_quantile(1.0 - cfg.alpha / 2.0) * np.sqrt(2.0) * spread.sigma)
+    if log_change > bound:
+        return replace(v, drift=spread.sigma, drift_runs=spread.runs)
+    return replace(v, verdict=Verdict.INCONCLUSIVE, drift=spread.sigma, drift_runs=spread.runs,
+                   reason=f"change of {pct} is within the drift of two runs of one build on this host "
+                          f"(±{np.expm1(bound) * 100:.2f} % from {spread.runs} runs): measure more runs")
 
 
 def _decide(v: VariantComparison, p_adjusted: float, cfg: CompareSettings) -> VariantComparison:

@@ -34,6 +34,8 @@ class VariantFigure:
     #: The workload's key perf event and its median count per op, where perf counted it.
     key_event: str | None = None
     events_per_op: float | None = None
+    #: What else used the machine while a run of it was timed (run and figures), if anything did.
+    disturbed: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,11 +66,13 @@ def variant_figures(
         cycles = group["cycles"].to_numpy(np.float64, na_value=np.nan) if "cycles" in group else np.empty(0)
         cycles = cycles[~np.isnan(cycles)]
         event, per_op = _key_event(str(variant), (key_events or {}).get(workload, ()), counts)
+        hits = group.dropna(subset=["disturbance"]) if "disturbance" in group.columns else group.iloc[:0]
+        disturbed = None if hits.empty else f"run {hits['run_id'].iloc[0]}: {hits['disturbance'].iloc[0]}"
         out.append(VariantFigure(
             variant=str(variant), workload=workload, emulated=bool(group["emulated"].astype(bool).any()),
             time=stats.median_ci(group["value"].to_numpy(np.float64)),
             cycles=float(np.median(cycles)) if cycles.size else None,
-            runs=int(group["run_id"].nunique()), key_event=event, events_per_op=per_op,
+            runs=int(group["run_id"].nunique()), key_event=event, events_per_op=per_op, disturbed=disturbed,
         ))
     return tuple(out)
 

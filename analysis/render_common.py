@@ -100,6 +100,11 @@ def variant_lines(figures: tuple[VariantFigure, ...]) -> list[VariantLine]:
     return out
 
 
+def disturbed_lines(figures: tuple[VariantFigure, ...]) -> list[str]:
+    """Variants timed while something else used the machine, with the figures."""
+    return [f"disturbed: {f.variant}: {f.disturbed}" for f in figures if f.disturbed]
+
+
 def not_measured_lines(groups: tuple[NotMeasured, ...]) -> list[str]:
     """One line per reason: `unsupported (kernel): <reason>: variant, variant`."""
     return [f"{g.status}" + (f" ({g.refused_by})" if g.refused_by else "") + f": {g.reason or 'no reason given'}: "

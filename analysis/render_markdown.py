@@ -15,6 +15,7 @@ from cetbench.analysis.render_common import (
     VARIANT_HEADERS,
     compare_lines,
     compare_summary,
+    disturbed_lines,
     mechanism_lines,
     mechanism_notes,
     not_measured_lines,
@@ -53,6 +54,7 @@ def render_markdown(report: Report) -> str:
         lines += _table(("variant", *VARIANT_HEADERS),
                         [(_label(v.variant, v.emulated), *(escape(c) for c in v.cells))
                          for v in variant_lines(report.variants)])
+        lines += [f"- {escape(x)}" for x in disturbed_lines(report.variants)]
     if report.comparison is not None:
         lines += ["", "## A/B comparison", ""]
         lines += [f"- {escape(s)}" for s in compare_summary(report.comparison)]

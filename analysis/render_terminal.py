@@ -21,6 +21,7 @@ from cetbench.analysis.render_common import (
     VARIANT_HEADERS,
     compare_lines,
     compare_summary,
+    disturbed_lines,
     mechanism_lines,
     mechanism_notes,
     not_measured_lines,
@@ -52,6 +53,7 @@ def build_renderable(report: Report) -> RenderableType:
         for v in variant_lines(report.variants):
             table.add_row(_name(v.variant, v.emulated), *(Text(c) for c in v.cells))
         parts.append(table)
+        parts += [Text(line, style="yellow") for line in disturbed_lines(report.variants)]
     if report.comparison is not None:
         parts += [Text(line) for line in compare_summary(report.comparison)]
         table = Table(title="A/B comparison", show_lines=False)

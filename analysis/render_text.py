@@ -14,6 +14,7 @@ from cetbench.analysis.render_common import (
     NOISE_LEGEND,
     compare_lines,
     compare_summary,
+    disturbed_lines,
     emulated_note,
     mechanism_lines,
     mechanism_notes,
@@ -39,6 +40,7 @@ def render_text(report: Report) -> str:
             lines += [*_name_lines(v.variant, v.emulated),
                       f"{INDENT}time/op {time}, cycles/op {cycles}, runs {runs}, processes {processes}",
                       f"{INDENT}{event}"]
+        lines += disturbed_lines(report.variants)
     if report.comparison is not None:
         lines += ["", "A/B comparison", "-" * 14]
         lines += compare_summary(report.comparison)

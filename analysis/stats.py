@@ -319,5 +319,9 @@ def check_noise(baseline: MedianEstimate, candidate: MedianEstimate, limit: floa
     )
 
 
+def normal_quantile(q: float) -> float:
+    return float(sps.norm.ppf(q))
+
+
 def _pct(fraction: float) -> str:
     return "?" if not np.isfinite(fraction) else f"{fraction * 100:.1f} %"

@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pyperf
 
+from cetbench import interference
 from cetbench import manifest as mf
 from cetbench.facts import HostFacts
+from cetbench.interference import DISTURBED_ABOVE_CPUS, Interference
 from cetbench.kvm_knob import Restorer
 from cetbench.native import Programs, run_variant_once, variant_command
 from cetbench.perf_pass import count_variant, events_for, ops_for_pass
@@ -48,6 +50,10 @@ class RunOptions:
     perf: str = "auto"  # counting pass after the timed samples: auto (when perf is usable) | on | off
     #: alternate the worker processes of a workload's variants in time (drift cancels between them)
     interleave: bool = False
+    #: other processes' CPU use (in CPUs) above which a variant's timing counts as disturbed
+    disturbed_above: float = DISTURBED_ABOVE_CPUS
+    #: time a disturbed variant once more (the second timing is kept, disturbed or not)
+    retry_disturbed: bool = True
 
     def variant_timeout(self) -> float:
         return self.timeout or (120.0 if self.quick else 900.0)
@@ -82,7 +88,8 @@ def _new_bundle(opts: RunOptions, facts: HostFacts, variants: list[Variant]) -> 
         "suite": mf.suite_section(), "kvm": mf.kvm_section(facts),
         "options": {"quick": opts.quick, "cpu": opts.cpu, "inject_cycles": opts.inject_cycles,
                     "only": opts.only or None, "pyperf": list(opts.pyperf_args or ()), "perf": opts.perf,
-                    "interleave": opts.interleave},
+                    "interleave": opts.interleave, "disturbed_above": opts.disturbed_above,
+                    "retry_disturbed": opts.retry_disturbed},
         "binaries": {}, "probe": document(facts, full),
         "variants": {v.name: _variant_entry(full.of(v)) for v in variants},
     }
@@ -105,6 +112,8 @@ def _open_resume(opts: RunOptions, facts: HostFacts) -> Bundle:
     opts.pyperf_args = tuple(saved.get("pyperf") or ()) or None
     opts.perf = saved.get("perf", "auto")
     opts.interleave = bool(saved.get("interleave", False))
+    opts.disturbed_above = float(saved.get("disturbed_above", DISTURBED_ABOVE_CPUS))
+    opts.retry_disturbed = bool(saved.get("retry_disturbed", True))
     return bundle
 
 
@@ -292,20 +301,34 @@ def _prepare(bundle: Bundle, variant: Variant, opts: RunOptions, programs: Progr
     return cmd
 
 
-def run_group(bundle: Bundle, group: list[Variant], opts: RunOptions, programs: Programs, facts: HostFacts,
-              knobs: Restorer) -> None:
-    """Prepare each variant, time them (one alone, or several interleaved), then count each under perf."""
-    ready = [(v, cmd) for v in group if (cmd := _prepare(bundle, v, opts, programs, knobs)) is not None]
+def _time(bundle: Bundle, ready: list[tuple[Variant, list[str]]], opts: RunOptions, knobs: Restorer
+          ) -> tuple[dict[str, str | None], Interference]:
+    """Time the variants (one alone, or several interleaved) and what else used the machine meanwhile."""
+    start = interference.snapshot()
     if len(ready) > 1:
         failed = _run_pyperf_interleaved(bundle, ready, opts, knobs)
     else:
         failed = {v.name: _run_pyperf(bundle, v, cmd, opts) for v, cmd in ready}
+    return failed, interference.between(start, interference.snapshot(), above_cpus=opts.disturbed_above)
+
+
+def run_group(bundle: Bundle, group: list[Variant], opts: RunOptions, programs: Programs, facts: HostFacts,
+              knobs: Restorer) -> None:
+    """Prepare each variant, time them, time them again once if something else disturbed the machine,
+    then count each under perf."""
+    ready = [(v, cmd) for v in group if (cmd := _prepare(bundle, v, opts, programs, knobs)) is not None]
+    failed, seen = _time(bundle, ready, opts, knobs)
+    first = seen.disturbed
+    if first and opts.retry_disturbed and ready:
+        failed, seen = _time(bundle, ready, opts, knobs)
+    record = {**seen.to_json(), "retried_after": first if first and opts.retry_disturbed else None}
     for variant, cmd in ready:
         if failed[variant.name]:
-            bundle.set_variant(variant.name, status="failed", reason=failed[variant.name])
+            bundle.set_variant(variant.name, status="failed", reason=failed[variant.name], interference=record)
             continue
         _host_knobs(bundle, variant, knobs)  # the perf pass runs under the variant's own parameters
         perf = _perf_pass(bundle, variant, cmd, opts, facts)
         bundle.set_variant(variant.name, status="measured", reason=None,
                            pyperf=bundle.rel(bundle.variant_path(variant.name, "pyperf.json")),
-                           raw=bundle.rel(bundle.variant_path(variant.name, "raw.jsonl")), perf=perf)
+                           raw=bundle.rel(bundle.variant_path(variant.name, "raw.jsonl")), perf=perf,
+                           interference=record)

@@ -116,6 +116,10 @@ def _read_variant(files: _BundleFiles, name: str, entry: Fields) -> VariantRecor
         op=entry.text("op"),
         emulated=bool(entry.flag("emulated", default=False)),
     )
+    seen = entry.obj("interference", required=False)
+    if seen.doc:
+        variant.interference = seen.doc
+        variant.disturbance = seen.text("disturbed")
     if status != "measured":
         return variant  # unsupported / failed / pending variants carry no numbers
     where = f"variant {name!r}"

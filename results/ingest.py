@@ -187,6 +187,8 @@ def _insert_run(conn: Connection, record: RunRecord) -> None:
                 "reason": v.reason,
                 "refused_by": v.refused_by,
                 "refusals": json.dumps([{"by": by, "reason": why} for by, why in v.refusals]) if v.refusals else None,
+                "interference": json.dumps(v.interference, sort_keys=True) if v.interference else None,
+                "disturbance": v.disturbance,
                 "unit": v.unit,
                 "op": v.op,
                 "emulated": v.emulated,

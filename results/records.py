@@ -39,6 +39,10 @@ class VariantRecord:
     refused_by: str | None = None
     #: (who refused, their words) for each party that refused; `reason` joins them.
     refusals: list[tuple[str, str]] = field(default_factory=list)
+    #: what else used the machine while it was timed (as the bundle records it), and why that
+    #: disturbed it (None: quiet, or not recorded)
+    interference: dict[str, Any] | None = None
+    disturbance: str | None = None
     unit: str | None = None
     op: str | None = None
     emulated: bool = False

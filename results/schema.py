@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
@@ -113,6 +113,10 @@ variants = sa.Table(
     # Each party that refused the variant and its words, as JSON [{"by": ..., "reason": ...}];
     # `reason` joins them. NULL when the input does not list them. Added by migration 3.
     sa.Column("refusals", sa.Text),
+    # What else used the machine while the variant was timed (the bundle's `interference`, JSON),
+    # and why that disturbed it (NULL when quiet or not recorded). Added by migration 4.
+    sa.Column("interference", sa.Text),
+    sa.Column("disturbance", sa.Text),
 )
 
 samples = sa.Table(
@@ -194,6 +198,12 @@ def _migration_3(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE variants ADD COLUMN refusals TEXT"))
 
 
+def _migration_4(conn: Connection) -> None:
+    """variants.interference and variants.disturbance: what else ran while a variant was timed."""
+    conn.execute(sa.text("ALTER TABLE variants ADD COLUMN interference TEXT"))
+    conn.execute(sa.text("ALTER TABLE variants ADD COLUMN disturbance TEXT"))
+
+
 # Ordered: MIGRATIONS[i] brings a store from version i to version i + 1.
-MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2, _migration_3]
+MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2, _migration_3, _migration_4]
 assert len(MIGRATIONS) == SCHEMA_VERSION

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cetbench.analysis.compare import CompareSettings, Verdict, compare, exit_status
+from cetbench.analysis.compare import CompareSettings, RunSpread, Verdict, compare, exit_status
 from cetbench.analysis.errors import HostMismatchError, InvalidValueError, MixedUnitsError
 from tests.support.synthetic import frame_from_values
 
@@ -58,9 +58,11 @@ def test_significant_change_below_floor_is_no_change() -> None:
     assert v.p_adjusted is not None and v.p_adjusted < 1e-6
     assert v.verdict is Verdict.NO_CHANGE
     assert v.reason is not None and "floor" in v.reason
-    # with the floor lowered below the shift, the same data is a regression
+    # with the floor lowered below the shift (and a history of runs that agree within 0.05 %, since
+    # one run a side must also beat the host's drift between runs), the same data is a regression
     lower = CompareSettings(n_resamples=300, floor=0.002)
-    assert compare(base, cand, lower).variants[0].verdict is Verdict.REGRESSION
+    history = {"host.syscall[shstk=on]": RunSpread(0.0005, 8)}
+    assert compare(base, cand, lower, history).variants[0].verdict is Verdict.REGRESSION
 
 
 def test_too_few_samples_is_inconclusive_with_counts() -> None:

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from cetbench.analysis.compare import CompareSettings
+from cetbench.interference import DISTURBED_ABOVE_CPUS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,6 +52,11 @@ running = _all(
                  help="Replace the pyperf configuration (repeat: --pyperf-arg=--processes --pyperf-arg=5)."),
     click.option("--perf", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
                  help="perf counting pass per variant, after the timed samples (auto: when perf is usable)."),
+    click.option("--disturbed-above", type=click.FloatRange(min=0), default=DISTURBED_ABOVE_CPUS, show_default=True,
+                 help="Other processes' CPU use (in CPUs) above which a variant's timing counts as disturbed "
+                      "(never the basis of a regression verdict)."),
+    click.option("--retry-disturbed/--no-retry-disturbed", default=True, show_default=True,
+                 help="Time a disturbed variant once more."),
     click.option("--interleave", is_flag=True,
                  help="Alternate the worker processes of each workload's variants in time, so drift cancels "
                       "in CET on against off (slower: one pyperf start per process)."),

@@ -32,11 +32,12 @@ def progress_bar(enabled: bool) -> Iterator[ProgressHook]:
 
 
 def _options(quick: bool, only: tuple[str, ...], kernel_label: str | None, cpu: int, inject_cycles: int,
-             timeout: float | None, pyperf_args: tuple[str, ...], perf: str, interleave: bool,
-             out: Path | None = None, resume: Path | None = None) -> RunOptions:
+             timeout: float | None, pyperf_args: tuple[str, ...], perf: str, disturbed_above: float,
+             retry_disturbed: bool, interleave: bool, out: Path | None = None, resume: Path | None = None
+             ) -> RunOptions:
     return RunOptions(quick=quick, only=list(only), out=out, kernel_label=kernel_label, cpu=cpu, resume=resume,
                       inject_cycles=inject_cycles, timeout=timeout, pyperf_args=pyperf_args or None, perf=perf,
-                      interleave=interleave)
+                      interleave=interleave, disturbed_above=disturbed_above, retry_disturbed=retry_disturbed)
 
 
 @click.command()
@@ -46,8 +47,9 @@ def _options(quick: bool, only: tuple[str, ...], kernel_label: str | None, cpu: 
 @click.option("--no-store", is_flag=True, help="Only write the bundle; do not ingest it.")
 @options.as_json
 def run(quick: bool, only: tuple[str, ...], kernel_label: str | None, cpu: int, inject_cycles: int,
-        timeout: float | None, pyperf_args: tuple[str, ...], perf: str, interleave: bool, store_url: str | None,
-        out: Path | None, resume: Path | None, no_store: bool, as_json: bool) -> None:
+        timeout: float | None, pyperf_args: tuple[str, ...], perf: str, disturbed_above: float,
+        retry_disturbed: bool, interleave: bool, store_url: str | None, out: Path | None, resume: Path | None,
+        no_store: bool, as_json: bool) -> None:
     """Run the benchmark variants, write a run bundle, ingest it into the store and print a summary."""
     from cetbench.analysis.render_terminal import render_terminal
     from cetbench.analysis.report import report_to_dict
@@ -55,7 +57,8 @@ def run(quick: bool, only: tuple[str, ...], kernel_label: str | None, cpu: int, 
 
     if resume and (out or only):
         raise CommandError("--resume completes an existing bundle: it takes no --out or --only")
-    opts = _options(quick, only, kernel_label, cpu, inject_cycles, timeout, pyperf_args, perf, interleave, out, resume)
+    opts = _options(quick, only, kernel_label, cpu, inject_cycles, timeout, pyperf_args, perf, disturbed_above,
+                    retry_disturbed, interleave, out, resume)
     with progress_bar(not as_json) as hook:
         stored = run_and_store(opts, store_url, no_store, hook)
     if as_json:
@@ -80,8 +83,8 @@ def run(quick: bool, only: tuple[str, ...], kernel_label: str | None, cpu: int, 
 @options.report_output
 @options.junit
 def ci(quick: bool, only: tuple[str, ...], kernel_label: str | None, cpu: int, inject_cycles: int,
-       timeout: float | None, pyperf_args: tuple[str, ...], perf: str, interleave: bool, store_url: str | None,
-       baseline: str | None,
+       timeout: float | None, pyperf_args: tuple[str, ...], perf: str, disturbed_above: float,
+       retry_disturbed: bool, interleave: bool, store_url: str | None, baseline: str | None,
        repeat: int, mark: bool, floor: float, alpha: float, correction: str, force: bool, fmt: str,
        output: Path | None, junit: Path | None) -> int:
     """Run, store, compare with the baseline, report, and exit 0 (no regression), 1 (regression),
@@ -93,7 +96,8 @@ def ci(quick: bool, only: tuple[str, ...], kernel_label: str | None, cpu: int, i
     from cetbench.cli.reporting import Side, compare_and_report
     from cetbench.run_and_store import run_and_store
 
-    opts = _options(quick, only, kernel_label, cpu, inject_cycles, timeout, pyperf_args, perf, interleave)
+    opts = _options(quick, only, kernel_label, cpu, inject_cycles, timeout, pyperf_args, perf, disturbed_above,
+                    retry_disturbed, interleave)
     run_ids: list[str] = []
     with progress_bar(True) as hook:
         for _ in range(repeat):
