@@ -72,6 +72,9 @@ class CompareSettings:
     #: that build; with fewer, only a change beyond FAR_BEYOND_FLOOR times the floor is called.
     min_history_runs: int = 4
     far_beyond_floor: float = 3.0
+    #: False: judge without the gate (disturbance, drift history), as before it existed; for
+    #: measuring what the gate buys (benchmarks/validate.py), never for CI.
+    gate: bool = True
 
 
 @dataclass(frozen=True)
@@ -198,7 +201,8 @@ def compare(
     disturbed = _disturbances(baseline, candidate)
     final = [replace(v, disturbed=disturbed.get(v.variant)) for v in partial]
     for i, p_adj in zip(tested, adjusted, strict=True):
-        final[i] = _gate(_decide(final[i], float(p_adj), cfg), drift.get(final[i].variant), cfg)
+        decided = _decide(final[i], float(p_adj), cfg)
+        final[i] = _gate(decided, drift.get(decided.variant), cfg) if cfg.gate else decided
     return CompareResult(
         baseline_label=describe_builds(baseline),
         candidate_label=describe_builds(candidate),

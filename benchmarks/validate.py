@@ -3,7 +3,7 @@
 
     .venv/bin/python benchmarks/validate.py [--variant 'host.syscall[shstk=off]'] [--trials 5]
         [--runs 8] [--processes 6] [--sizes 0.5,1,2,5] [--cpu 0] [--pyperf-arg=--processes ...] [--floor 0.02]
-        [--keep DIR]
+        [--keep DIR] [--neighbour]
 
 For each variant:
 1. one run without injection measures the op's cost in TSC cycles (from the raw records that
@@ -17,9 +17,15 @@ For each variant:
    README recommends, several runs per build interleaved in time. The first round alone (one
    run against one run: Mann-Whitney U on process medians) is judged too, to show what a
    single run is worth here;
+   Each is judged with the suite's gate (a disturbed run never yields a regression; one run a side
+   must also beat the drift of the baseline build's runs: here the trial's R baseline runs) and
+   without it, to show what the gate buys;
 4. prints the A/A false alarms (regression or improvement), the detection rate per size, the
    cycles per op requested, calibrated by the workload and achieved (candidate minus baseline in
    the raw records), and the machine time used.
+
+--neighbour keeps every other CPU busy with a CPU-burning process for the whole validation (a busy
+neighbour on a shared lab host), so the tables can be compared quiet against busy.
 
 A slowdown smaller than the effect-size floor (--floor) is not a regression by design: with the
 default 2 % floor the +0.5 % and +1 % rows measure how often noise lifts a small shift over the
@@ -31,23 +37,25 @@ show what was injected and measured.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
 from cetbench import results
-from cetbench.analysis.compare import CompareSettings, VariantComparison, Verdict, compare
+from cetbench.analysis.compare import CompareSettings, VariantComparison, Verdict, compare, run_spread
 from cetbench.results.bundle_reader import cycles_per_op
 from cetbench.runner import RunOptions, execute
 from cetbench.workloads.table import by_name
@@ -92,6 +100,8 @@ class Row:
     inject: int
     runs: Outcomes = field(default_factory=Outcomes)  # R runs against R baseline runs
     single: Outcomes = field(default_factory=Outcomes)  # first round: one run against one
+    runs_ungated: Outcomes = field(default_factory=Outcomes)  # the same, judged without the gate
+    single_ungated: Outcomes = field(default_factory=Outcomes)
     added: list[float] = field(default_factory=list)  # candidate - baseline cycles per op
     calibrated: list[float] = field(default_factory=list)
 
@@ -139,9 +149,14 @@ class Harness:
     def samples_of(self, runs: Sequence[Run]) -> Any:
         return results.load(self.store, run_ids=[r.run_id for r in runs])
 
-    def verdict(self, base: Sequence[Run], cand: Sequence[Run]) -> VariantComparison:
+    def verdict(self, base: Sequence[Run], cand: Sequence[Run], history: Sequence[Run] = (),
+                gate: bool = True) -> VariantComparison:
+        """The comparison the suite makes; `history`: the stored good runs of the baseline's build
+        (their drift gates a one-run-a-side verdict); gate=False judges as before the gate."""
         start = time.monotonic()
-        result = compare(self.samples_of(base), self.samples_of(cand), self.settings)
+        spread = run_spread(self.samples_of(history)) if history and gate else None
+        settings = self.settings if gate else replace(self.settings, gate=False)
+        result = compare(self.samples_of(base), self.samples_of(cand), settings, spread)
         (row,) = result.variants
         self.seconds += time.monotonic() - start
         return row
@@ -174,13 +189,19 @@ def validate(h: Harness, variant: str, sizes: Sequence[float], trials: int, roun
         for row in rows:
             runs = cands[row.label]
             row.runs.add(h.verdict(base, runs))
-            row.single.add(h.verdict(base[:1], runs[:1]))
+            row.runs_ungated.add(h.verdict(base, runs, gate=False))
+            # one run a side, as `cetbench ci --runs 1` against a good-run history of the baseline build
+            row.single.add(h.verdict(base[:1], runs[:1], history=base))
+            row.single_ungated.add(h.verdict(base[:1], runs[:1], gate=False))
             row.added.append(statistics.median(r.cycles for r in runs) - statistics.median(r.cycles for r in base))
             row.calibrated += [r.calibrated for r in runs if r.calibrated is not None]
         print(f"  trial {trial + 1}/{trials} done ({h.seconds - spent_before:.0f} s)", file=sys.stderr)
 
-    for title, pick in ((f"{rounds} runs against {rounds} runs", lambda r: r.runs),
-                        ("single run against single run (first round)", lambda r: r.single)):
+    for title, pick in ((f"{rounds} runs against {rounds} runs, with the gate", lambda r: r.runs),
+                        (f"{rounds} runs against {rounds} runs, without the gate", lambda r: r.runs_ungated),
+                        (f"single run against single run (first round), with the gate (history: the {rounds} "
+                         "baseline runs)", lambda r: r.single),
+                        ("single run against single run, without the gate", lambda r: r.single_ungated)):
         print(f"  {title}:")
         print(f"  {'slowdown':>8} {'K req':>6} {'K calib':>8} {'added cyc/op':>13} {'added %':>8} "
               f"{'median chg':>10}  result")
@@ -221,6 +242,22 @@ def floors(rows: Sequence[Row], pick: Callable[[Row], Outcomes], settings: Compa
         print(f"    floor {floor * 100:>4g} %: " + " | ".join(cells))
 
 
+@contextlib.contextmanager
+def neighbours(cpu: int, max_s: float) -> Iterator[None]:
+    """A CPU-burning process pinned to every CPU but `cpu`, killed on the way out (and by itself
+    after `max_s`, should this script die without cleaning up)."""
+    burn = f"import time\nend = time.monotonic() + {max_s}\nwhile time.monotonic() < end: pass"
+    procs = [subprocess.Popen(["taskset", "-c", str(other), sys.executable, "-c", burn])
+             for other in range(os.cpu_count() or 1) if other != cpu]
+    print(f"neighbour: {len(procs)} CPU-burning process(es) on every CPU but {cpu}")
+    try:
+        yield
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", action="append", help="variant to validate (repeat); "
@@ -238,6 +275,10 @@ def main() -> None:
     parser.add_argument("--keep", metavar="DIR",
                         help="keep runs, store and roles.jsonl (which run played which part) in DIR")
     parser.add_argument("--seed", type=int, default=1, help="seed of the run order within a trial")
+    parser.add_argument("--neighbour", action="store_true",
+                        help="keep every other CPU busy with a CPU-burning process meanwhile (a busy lab neighbour); "
+                             "this machine only: it is stopped when the script ends or after --neighbour-max-s")
+    parser.add_argument("--neighbour-max-s", type=float, default=6 * 3600)
     args = parser.parse_args()
     variants = args.variant or ["host.syscall[shstk=off]"]
     sizes = [float(s) for s in args.sizes.split(",")]
@@ -252,8 +293,9 @@ def main() -> None:
               f"floor {h.settings.floor * 100:g} %, noise limit {h.settings.max_noise * 100:g} %; "
               f"detected = verdict regression; A/A false alarm = regression or improvement")
         rng = random.Random(args.seed)
-        for variant in variants:
-            validate(h, variant, sizes, args.trials, args.runs, rng)
+        with neighbours(args.cpu, args.neighbour_max_s) if args.neighbour else contextlib.nullcontext():
+            for variant in variants:
+                validate(h, variant, sizes, args.trials, args.runs, rng)
     print(f"\ntotal wall time {time.monotonic() - started:.0f} s")
 
 
