@@ -105,10 +105,22 @@ def disturbed_lines(figures: tuple[VariantFigure, ...]) -> list[str]:
     return [f"disturbed: {f.variant}: {f.disturbed}" for f in figures if f.disturbed]
 
 
+@dataclass(frozen=True)
+class NotMeasuredLine:
+    status: str  # unsupported | failed | pending
+    refused_by: str | None
+    reason: str
+    variants: tuple[str, ...]
+
+
+def not_measured_rows(groups: tuple[NotMeasured, ...]) -> list[NotMeasuredLine]:
+    return [NotMeasuredLine(g.status, g.refused_by, g.reason or "no reason given", g.variants) for g in groups]
+
+
 def not_measured_lines(groups: tuple[NotMeasured, ...]) -> list[str]:
     """One line per reason: `unsupported (kernel): <reason>: variant, variant`."""
-    return [f"{g.status}" + (f" ({g.refused_by})" if g.refused_by else "") + f": {g.reason or 'no reason given'}: "
-            + ", ".join(g.variants) for g in groups]
+    return [f"{r.status}" + (f" ({r.refused_by})" if r.refused_by else "") + f": {r.reason}: "
+            + ", ".join(r.variants) for r in not_measured_rows(groups)]
 
 
 def overhead_empty_line(result: OverheadResult) -> str | None:
@@ -156,10 +168,20 @@ class CompareLine:
     emulated: bool
     cells: tuple[str, ...]  # in COMPARE_HEADERS order
     reason: str | None
+    verdict: str  # the Verdict's value: "regression", "inconclusive", "improvement", "no change"
+
+
+#: Most severe first: what a reader must look at before what they may skip.
+SEVERITY = ("regression", "inconclusive", "improvement", "no change")
 
 
 def compare_lines(result: CompareResult) -> list[CompareLine]:
     return [_compare_line(v) for v in result.variants]
+
+
+def compare_lines_by_severity(result: CompareResult) -> list[CompareLine]:
+    """The rows, regressions first, then inconclusive, improvements and no change (stable by name)."""
+    return sorted(compare_lines(result), key=lambda line: SEVERITY.index(line.verdict))
 
 
 def _compare_line(v: VariantComparison) -> CompareLine:
@@ -175,7 +197,7 @@ def _compare_line(v: VariantComparison) -> CompareLine:
         fmt_p(v.p_adjusted),
         v.verdict.value.upper() if v.verdict.value in ("regression", "improvement") else v.verdict.value,
     )
-    return CompareLine(v.variant, v.emulated, cells, v.reason)
+    return CompareLine(v.variant, v.emulated, cells, v.reason, v.verdict.value)
 
 
 def compare_summary(result: CompareResult) -> list[str]:
@@ -189,7 +211,7 @@ def compare_summary(result: CompareResult) -> list[str]:
         f"effect floor {s.floor * 100:.1f}%, noise limit ±{s.max_noise * 100:.1f}%",
         f"CI: {_intervals_used(result, s.n_resamples, s.seed)}",
         "verdicts: " + ", ".join(
-            f"{n} {name}" for name, n in _verdict_counts(result) if n
+            f"{n} {name}" for name, n in verdict_counts(result) if n
         ),
     ]
     if result.hosts_differ:
@@ -215,7 +237,7 @@ def _intervals_used(result: CompareResult, n_resamples: int, seed: int) -> str:
     return "; ".join(parts)
 
 
-def _verdict_counts(result: CompareResult) -> list[tuple[str, int]]:
+def verdict_counts(result: CompareResult) -> list[tuple[str, int]]:
     names = ("regression", "improvement", "no change", "inconclusive")
     return [(n, sum(1 for v in result.variants if v.verdict.value == n)) for n in names]
 
@@ -294,6 +316,20 @@ def trend_summary(result: TrendResult) -> list[str]:
         f"{len(result.builds)} builds in {result.order} order: {', '.join(result.builds)}",
         f"method: {result.method}",
     ]
+
+
+def absent_section(report: Report, section: str) -> str:
+    """Why a report has nothing to show in `section` ("comparison", "overhead", "trend",
+    "not_measured"), for formats that lay out every section whether filled or not."""
+    if section == "comparison":
+        return "no comparison in this report: it names no baseline (cetbench report --baseline SEL, or compare)"
+    if section == "overhead":
+        return "no CET overhead in this report: it covers no run's samples (cetbench overhead SEL gives it)"
+    if section == "trend":
+        return "no trend in this report (cetbench report --trend, or cetbench trend)"
+    if report.comparison is None and report.overhead is None and report.variants is None:
+        return "a trend report lists no variants without numbers (cetbench report SEL lists those of a run)"
+    return "every variant of the runs behind this report was measured"
 
 
 def emulated_note(report: Report) -> str | None:

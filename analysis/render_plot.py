@@ -1,11 +1,14 @@
 """Plots with matplotlib (Agg, no display): CET overhead bars and build trends, PNG or SVG.
 
 Figures are built on :class:`matplotlib.figure.Figure` directly, not pyplot, so no global
-backend or figure state is touched.  The file format follows the path's suffix.
+backend or figure state is touched.  The file format follows the path's suffix; `svg_text`
+gives a figure as SVG markup for pages that carry their plots inline (the HTML report).
 """
 
 from __future__ import annotations
 
+import io
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,6 +31,21 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
+def svg_text(fig: Figure, id_prefix: str = "") -> str:
+    """The figure as an <svg> element to put inside a page: no XML declaration, doctype or RDF
+    metadata (a creator and a date: the same figure gives the same markup), text kept as text.
+    Its element ids (and the references to them) get `id_prefix`, so that several figures in one
+    page keep their ids unique."""
+    out = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        fig.savefig(out, format="svg", metadata={"Date": None})
+    text = out.getvalue()
+    svg = re.sub(r"\s*<metadata>.*?</metadata>", "", text[text.index("<svg"):], count=1, flags=re.DOTALL)
+    if id_prefix:
+        svg = re.sub(r'(\sid="|url\(#|href="#)', lambda m: m.group(1) + id_prefix, svg)
+    return svg
+
+
 def _format(path: Path) -> str:
     fmt = path.suffix.lstrip(".").lower()
     if fmt not in FORMATS:
@@ -42,6 +60,11 @@ def plot_overhead(result: OverheadResult, path: str | Path) -> Path:
     """
     out = Path(path)
     _format(out)  # refuse an unknown format before drawing
+    return _save(overhead_figure(result), out)
+
+
+def overhead_figure(result: OverheadResult) -> Figure:
+    """The figure `plot_overhead` saves."""
     kernels = sorted({r.kernel for r in result.rows})
     fig = Figure(figsize=(9, 3.2 * max(1, len(kernels))), layout="constrained")
     axes = fig.subplots(max(1, len(kernels)), 1, squeeze=False)[:, 0]
@@ -51,7 +74,7 @@ def plot_overhead(result: OverheadResult, path: str | Path) -> Path:
     if any(r.emulated for r in result.rows):
         title += f"\nhatched bars: {EMULATED_LABEL}"
     fig.suptitle(title, fontsize=10)
-    return _save(fig, out)
+    return fig
 
 
 def _overhead_panel(ax: Axes, result: OverheadResult, kernel: str) -> None:
@@ -90,6 +113,11 @@ def plot_trend(
     """
     out = Path(path)
     _format(out)
+    return _save(trend_figure(result, variants, max_panels), out)
+
+
+def trend_figure(result: TrendResult, variants: Sequence[str] | None = None, max_panels: int = 24) -> Figure:
+    """The figure `plot_trend` saves."""
     wanted = [v for v in result.variants if variants is None or v.variant in variants]
     wanted.sort(key=lambda v: not v.change_points)  # stable: change points first
     chosen = wanted[:max_panels]
@@ -99,7 +127,7 @@ def plot_trend(
     axes = fig.subplots(max(1, len(chosen)), 1, squeeze=False)[:, 0]
     for ax, series in zip(axes, chosen, strict=False):
         _trend_panel(ax, series)
-    return _save(fig, out)
+    return fig
 
 
 def _trend_panel(ax: Axes, series: VariantTrend) -> None:

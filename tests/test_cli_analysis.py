@@ -257,6 +257,16 @@ def test_report_in_markdown_json_junit_and_plots(world: World) -> None:
     failed = [c.get("name") for c in root.iter("testcase") if c.find("failure") is not None]
     assert failed == [HOST]
 
+    page = world.tmp / "report.html"
+    as_html = cetbench(world.home, *args, "--format", "html", "--output", str(page))
+    assert as_html.returncode == 0, as_html.stderr
+    text = page.read_text()
+    assert f'data-variant="{HOST}" data-verdict="regression"' in text
+    # the trend plot inline (labelled: it holds the guest run); no CET-on run here, so the
+    # overhead section says why it is empty instead of drawing
+    assert text.count("<svg") == 1 and "trend-plot-" in text and EMULATED_LABEL in text
+    assert "no CET overhead to show" in text
+
     plots = world.tmp / "plots"
     drawn = cetbench(world.home, *args, "--format", "json", "--output", str(world.tmp / "r.json"),
                      "--plots", str(plots))

@@ -39,13 +39,14 @@ def overhead(selection: str | None, store_url: str | None, host: str | None, fmt
 @options.report_output
 @options.junit
 def compare(baseline: str, candidate: str, store_url: str | None, host: str | None, floor: float, alpha: float,
-            correction: str, force: bool, fmt: str, output: Path | None, junit: Path | None) -> int:
+            correction: str, max_noise: float, force: bool, fmt: str, output: Path | None, junit: Path | None) -> int:
     """A/B between kernel builds per variant. Exit 0 no regression, 1 regression, 3 inconclusive."""
     from cetbench import results
 
     with results.open_store(store_url) as store:
         return compare_and_report(store, baseline, candidate, host,
-                                  options.compare_settings(floor, alpha, correction, force), fmt, output, junit)
+                                  options.compare_settings(floor, alpha, correction, force, max_noise), fmt,
+                                  output, junit)
 
 
 @click.command(name="trend")
@@ -81,7 +82,7 @@ def trend(store_url: str | None, host: str | None, order: str, only: tuple[str, 
 @options.report_output
 @options.plots
 def report(baseline: str | None, candidate: str | None, with_trend: bool, store_url: str | None,
-           host: str | None, floor: float, alpha: float, correction: str, force: bool, fmt: str,
+           host: str | None, floor: float, alpha: float, correction: str, max_noise: float, force: bool, fmt: str,
            output: Path | None, plot_dir: Path | None) -> None:
     """One report (comparison, CET overhead, trend) in a chosen format, with plots."""
     from dataclasses import replace
@@ -94,7 +95,7 @@ def report(baseline: str | None, candidate: str | None, with_trend: bool, store_
         candidate = candidate or newest_run(store, host)
         if baseline:
             result = comparison_report(store, baseline, candidate, host,
-                                       options.compare_settings(floor, alpha, correction, force))
+                                       options.compare_settings(floor, alpha, correction, force, max_noise))
         else:
             frame, _ = load_selection(store, candidate, host)
             result = run_report(store, sorted(frame["run_id"].unique()), f"cetbench: {candidate}")

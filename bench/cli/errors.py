@@ -21,6 +21,7 @@ def exit_code_for(exc: BaseException) -> int | None:
     """The exit code of an exception a command raised, or None when it is a bug (let it show)."""
     from cetbench import results
     from cetbench.analysis import AnalysisInputError
+    from cetbench.bisect_git import BisectInputError, BisectStopped
     from cetbench.results.bundle import BundleError
     from cetbench.runner import RunError
     from cetbench.selection import SelectionError
@@ -31,12 +32,12 @@ def exit_code_for(exc: BaseException) -> int | None:
         return exc.code
     # usage or input: the user can fix what they typed or pointed at
     usage = (results.RunNotFound, results.InputError, BundleError, RunError, SelectionError, AnalysisInputError,
-             VariantNameError, UnknownVariantError)
+             VariantNameError, UnknownVariantError, BisectInputError)
     if isinstance(exc, usage):
         return EXIT_USAGE
     if isinstance(exc, OSError):  # a path the user named, or the machine itself
         return EXIT_USAGE if exc.filename else EXIT_ENVIRONMENT
-    # the environment cannot do what was asked: a store, a compiler
-    if isinstance(exc, results.StoreError | BuildError):
+    # the environment cannot do what was asked: a store, a compiler, a hook; a bisect with no answer
+    if isinstance(exc, results.StoreError | BuildError | BisectStopped):
         return EXIT_ENVIRONMENT
     return None

@@ -18,6 +18,7 @@ Side = str | list[str]
 
 def emit(report: Report, fmt: str, output: Path | None) -> None:
     """The report in `fmt` on standard output, or written whole (atomically) to `output`."""
+    from cetbench.analysis.render_html import render_html
     from cetbench.analysis.render_json import render_json
     from cetbench.analysis.render_junit import render_junit
     from cetbench.analysis.render_markdown import render_markdown
@@ -29,7 +30,7 @@ def emit(report: Report, fmt: str, output: Path | None) -> None:
         render_terminal(report, console())
         return
     renderers = {"terminal": render_terminal_text, "text": render_text, "markdown": render_markdown,
-                 "json": render_json, "junit": render_junit}
+                 "json": render_json, "junit": render_junit, "html": render_html}
     text = renderers[fmt](report)
     if output is None:
         click.echo(text)

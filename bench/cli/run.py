@@ -85,7 +85,7 @@ def run(quick: bool, only: tuple[str, ...], kernel_label: str | None, cpu: int, 
 def ci(quick: bool, only: tuple[str, ...], kernel_label: str | None, cpu: int, inject_cycles: int,
        timeout: float | None, pyperf_args: tuple[str, ...], perf: str, disturbed_above: float,
        retry_disturbed: bool, interleave: bool, store_url: str | None, baseline: str | None,
-       repeat: int, mark: bool, floor: float, alpha: float, correction: str, force: bool, fmt: str,
+       repeat: int, mark: bool, floor: float, alpha: float, correction: str, max_noise: float, force: bool, fmt: str,
        output: Path | None, junit: Path | None) -> int:
     """Run, store, compare with the baseline, report, and exit 0 (no regression), 1 (regression),
     2 (usage or input error) or 3 (inconclusive, or no baseline).
@@ -115,7 +115,7 @@ def ci(quick: bool, only: tuple[str, ...], kernel_label: str | None, cpu: int, i
                 results.mark_good(store, run_id)
             click.echo(f"no baseline yet for this host: {', '.join(run_ids)} now the baseline")
             return EXIT_OK
-        settings = options.compare_settings(floor, alpha, correction, force)
+        settings = options.compare_settings(floor, alpha, correction, force, max_noise)
         status = compare_and_report(store, base, run_ids, None, settings, fmt, output, junit)
         if mark and status == EXIT_OK:
             for run_id in run_ids:
