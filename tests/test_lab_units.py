@@ -512,3 +512,38 @@ def test_probe_file_paths_cannot_leave_the_tree(tmp_path):
     for bad in ("../etc/passwd", "/etc/passwd", "proc/../../x"):
         with pytest.raises(LabError, match="not a relative path"):
             probe_tree.write_probe_tree({bad: "x"}, tmp_path / "t")
+
+
+# ---- the suite's variants as lab jobs -------------------------------------------------------------
+
+
+def lab_result(job_id, exit_code=0, record=None, counts=None, error=None):
+    return jobs.JobResult(id=job_id, exit_code=exit_code, record=record, counts=counts or {}, output_tail=[],
+                          error=error)
+
+
+def test_variant_jobs_count_only_exact_tracepoints_at_two_sizes():
+    from cetbench.lab import suite
+    from cetbench.workloads.table import by_name
+    v = by_name("host.ctxswitch[shstk=on]")
+    assert suite.tracepoints(v) == ("x86_fpu:x86_fpu_regs_deactivated",)  # no perf software event, no glob
+    one, two = suite.variant_jobs([v])
+    assert one.argv[0] == "/bin/host_ctxswitch" and ("--shstk", "on") == one.argv[one.argv.index("--shstk"):][:2]
+    assert one.argv[-2:] == ("--iterations", "1000") and two.argv[-2:] == ("--iterations", "2000")
+
+
+def test_lab_outcomes_follow_the_native_protocol_and_never_file_cet_off_as_on():
+    from cetbench.lab import suite
+    from cetbench.workloads.table import by_name
+    v = by_name("host.syscall[shstk=on]")
+    ok = {"iterations": 1000, "shstk": "on"}
+    assert suite.variant_outcome(v, lab_result("a", record=ok)).status == "measured"
+    wrong = suite.variant_outcome(v, lab_result("a", record={**ok, "shstk": "off"}))
+    assert wrong.status == "failed" and "shstk=off although the variant asks shstk=on" in (wrong.reason or "")
+    refused = suite.variant_outcome(v, lab_result("a", 3, {"unsupported": "kernel refused", "refused_by": "kernel"}))
+    assert (refused.status, refused.reason, refused.refused_by) == ("unsupported", "kernel refused", "kernel")
+    lost = suite.variant_outcome(v, lab_result("a", None, error="the lab ended during this job: panic"))
+    assert lost.status == "failed" and "panic" in (lost.reason or "")
+    rows = suite.summarize([v], {"host.syscall[shstk=on]x1": lab_result("1", record=ok, counts={"e:x": 1003}),
+                                 "host.syscall[shstk=on]x2": lab_result("2", record=ok, counts={"e:x": 2003})})
+    assert rows[0].outcome.status == "measured" and rows[0].per_op == {"e:x": 1.0}
