@@ -148,6 +148,11 @@ def _bios(apt: PrivateApt, cache: Path) -> tuple[Path, Path, tuple[DebPackage, .
     return rom, vga, tuple(packages)
 
 
+def cached_emulator(cache: Path | None = None, patched: bool = True) -> Emulator | None:
+    """The emulator as already built into the cache (no archive, no build), or None."""
+    return _cached(cache or lab_cache_root(), patched, _compiler()[1])
+
+
 def _cached(cache: Path, patched: bool, compiler: str) -> Emulator | None:
     """A build and BIOS already in the cache for this patch and compiler, found without the archive."""
     patch_sha = hashlib.sha256(PATCH.read_bytes()).hexdigest() if patched else None
