@@ -136,6 +136,12 @@ def run_lab(kernel: Kernel, jobs: list[LabJob], workdir: Path, timeout_s: float 
             on_result(result_from_line(all_jobs[index], line.data, None))
 
     outcome = boot(emulator, image.iso, workdir, timeout_s, on_line=live, memory_mb=memory_mb)
+    return lab_run_from(outcome, all_jobs, kernel, emulator.description, timeout_s, t0, t_image, image)
+
+
+def lab_run_from(outcome: BootOutcome, all_jobs: list[LabJob], kernel: Kernel, emulator: str, timeout_s: float,
+                 started: float, image_s: float, image: LabImage | None = None) -> LabRun:
+    """The LabRun of a finished boot: all_jobs[0] is the boot's probe job, the rest the caller's."""
     failure = _failure(outcome, timeout_s)
     garbled = [g.line_no for g in outcome.serial.garbled if g.kind in ("job", "?")]
     results = collect_results(all_jobs, outcome.serial.lines, garbled, failure)
@@ -145,12 +151,12 @@ def run_lab(kernel: Kernel, jobs: list[LabJob], workdir: Path, timeout_s: float 
     init_at = outcome.marks.get("init-start")
     jobs_at, done_at = outcome.marks.get("jobs-start"), outcome.marks.get("done")
     # Host seconds: the image, the whole bochs process, and when each of the init's marks arrived.
-    timings = {"image_s": round(t_image, 2), "bochs_s": round(outcome.wall_s, 2),
+    timings = {"image_s": round(image_s, 2), "bochs_s": round(outcome.wall_s, 2),
                **{f"at_{name}_s": round(at, 2) for name, at in outcome.marks.items()}}
     if jobs_at is not None and done_at is not None:
         timings["jobs_s"] = round(done_at - jobs_at, 2)
     return LabRun(jobs=results, probe_files=probe_files_from(outcome.serial.lines, kernel),
-                  native_probe=probe_result.record, kernel=kernel, emulator=emulator.description,
+                  native_probe=probe_result.record, kernel=kernel, emulator=emulator,
                   serial_log=outcome.serial_log, boot_s=round(init_at if init_at is not None else outcome.wall_s, 2),
-                  total_s=round(time.monotonic() - t0, 2), completed=failure is None, failure=failure,
+                  total_s=round(time.monotonic() - started, 2), completed=failure is None, failure=failure,
                   timings=timings, image=image)
