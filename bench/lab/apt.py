@@ -117,6 +117,7 @@ class PrivateApt:
         self.mirror = (mirror or system_mirror()).rstrip("/")
         self.keyring = keyring
         self._index: dict[str, dict[str, list[Stanza]]] = {}
+        self._targets: str | None = None  # `apt-get indextargets` builds apt's whole cache: seconds
 
     def configure(self) -> None:
         for d in ("etc", "state/lists/partial", "cache/archives/partial"):
@@ -152,6 +153,7 @@ class PrivateApt:
         # apt-get update exits 0 even when a source failed; its "Err:"/"W:" lines say so.
         out = self.run("apt-get", "update", "-q")
         self._index.clear()
+        self._targets = None
         bad = [ln for ln in out.splitlines() if ln.startswith("Err:")]
         if bad:
             raise ArchiveError(f"apt-get update: {bad[0][:300]}")
@@ -171,22 +173,28 @@ class PrivateApt:
             return f"using package lists {age / 3600:.1f} h old: {exc}"
         return None
 
-    def index(self, identifier: str = "Packages") -> dict[str, list[Stanza]]:
-        """suite -> stanzas of its main/amd64 Packages (or Sources) index, from the private lists.
-        The host's apt.conf may keep lists compressed (lz4 here): apt says where they are and
-        apt-helper decompresses them."""
-        if identifier in self._index:
-            return self._index[identifier]
-        targets = self.run("apt-get", "indextargets", "--format", "$(FILENAME)\t$(RELEASE)\t$(IDENTIFIER)")
+    def index(self, identifier: str = "Packages", prefixes: tuple[str, ...] | None = None,
+              suites: tuple[str, ...] | None = None) -> dict[str, list[Stanza]]:
+        """suite -> stanzas of its main/amd64 Packages (or Sources) index, from the private lists; with
+        `prefixes`, only packages whose names start so, with `suites` only those suites (each list is
+        tens of MB). The host's apt.conf may keep lists compressed (lz4 here): apt says where they are
+        and apt-helper decompresses them."""
+        key = f"{identifier}:{','.join(prefixes or ())}:{','.join(suites or ())}"
+        if key in self._index:
+            return self._index[key]
+        if self._targets is None:
+            self._targets = self.run("apt-get", "indextargets", "--format", "$(FILENAME)\t$(RELEASE)\t$(IDENTIFIER)")
         out: dict[str, list[Stanza]] = {}
-        for line in targets.splitlines():
+        for line in self._targets.splitlines():
             parts = line.split("\t")
             if len(parts) != 3 or parts[2] != identifier or not Path(parts[0]).exists():
                 continue
+            if suites is not None and parts[1] not in suites:
+                continue
             text = subprocess.run([APT_HELPER, "cat-file", parts[0]], capture_output=True, text=True,
                                   errors="replace", check=True).stdout
-            out.setdefault(parts[1], []).extend(parse_stanzas(text))
-        self._index[identifier] = out
+            out.setdefault(parts[1], []).extend(parse_stanzas(text, prefixes))
+        self._index[key] = out
         return out
 
     def download(self, stanza: Stanza, suite: str | None, dest: Path) -> tuple[Path, DebPackage]:
@@ -225,6 +233,17 @@ class PrivateApt:
             raise ArchiveError(f"could not download {filename} from {uri}: "
                                f"{_first_error(proc.stderr or proc.stdout)}")
         return target
+
+
+_SHARED: dict[Path, PrivateApt] = {}
+
+
+def private_apt(cache: Path) -> PrivateApt:
+    """The lab cache's private apt, one instance per process (its index is read once)."""
+    root = cache / "apt"
+    if root not in _SHARED:
+        _SHARED[root] = PrivateApt(root)
+    return _SHARED[root]
 
 
 def unpack(deb: Path, dest: Path) -> None:

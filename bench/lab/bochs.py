@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cetbench.lab.apt import PrivateApt, unpack
+from cetbench.lab.apt import PrivateApt, private_apt, unpack
 from cetbench.lab.debian import DebPackage, newest, source_files
 from cetbench.lab.errors import ArchiveError, EmulatorBuildError
 from cetbench.lab.paths import lab_cache_root
@@ -126,7 +126,7 @@ def _build(src: dict[str, Path], dest: Path, patched: bool, cxx: str, jobs: int,
 
 
 def _bios(apt: PrivateApt, cache: Path) -> tuple[Path, Path, tuple[DebPackage, ...]]:
-    index = apt.index().get(SOURCE_SUITE, [])
+    index = apt.index(prefixes=BIOS_PACKAGES, suites=(SOURCE_SUITE,)).get(SOURCE_SUITE, [])
     stanzas = [newest(index, name) for name in BIOS_PACKAGES]
     missing = [n for n, st in zip(BIOS_PACKAGES, stanzas, strict=True) if st is None]
     if missing:
@@ -177,11 +177,11 @@ def get_emulator(cache: Path | None = None, apt: PrivateApt | None = None, patch
     """bochs 3.0 (with our fix unless `patched` is False, for A/B checks) and its BIOS, built or fetched
     into the lab cache once. Without the archive, a build already in the cache is used."""
     cache = cache or lab_cache_root()
-    apt = apt or PrivateApt(cache / "apt")
+    apt = apt or private_apt(cache)
     cxx, compiler = _compiler()
     try:
         warning = apt.ensure_index()
-        sources = apt.index("Sources").get(SOURCE_SUITE, [])
+        sources = apt.index("Sources", (SOURCE_PACKAGE,), (SOURCE_SUITE,)).get(SOURCE_SUITE, [])
     except ArchiveError as exc:
         found = _cached(cache, patched, compiler)
         if found is None:

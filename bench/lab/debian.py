@@ -33,11 +33,14 @@ class DebPackage:
                 "size": self.size, "suite": self.suite}
 
 
-def parse_stanzas(text: str) -> list[Stanza]:
+def parse_stanzas(text: str, prefixes: tuple[str, ...] | None = None) -> list[Stanza]:
     """deb822 paragraphs (Packages, Sources, `apt-cache show`) as dicts; continuation lines are kept,
-    joined with newlines."""
+    joined with newlines. With `prefixes`, only paragraphs whose first line is `Package: <name>` with a
+    name starting with one of them (a suite's Packages index holds ~70000; the lab needs a few)."""
     out: list[Stanza] = []
     for block in re.split(r"\n[ \t]*\n", text):
+        if prefixes is not None and not block.lstrip("\n").startswith(tuple(f"Package: {p}" for p in prefixes)):
+            continue
         fields: Stanza = {}
         key = None
         for line in block.splitlines():

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cetbench.lab import apt as apt_mod
-from cetbench.lab.apt import PrivateApt, sha256_file, unpack
+from cetbench.lab.apt import PrivateApt, private_apt, sha256_file, unpack
 from cetbench.lab.debian import (
     KERNEL_META,
     MIN_KERNEL,
@@ -195,7 +195,8 @@ def _cache_key(packages: list[DebPackage]) -> str:
 
 
 def _resolve(apt: PrivateApt, spec: str, kind: str) -> list[tuple[str, Stanza]]:
-    index = apt.index()
+    # A suite's kernel is resolved in that suite alone (a build's parts are one upload); a package anywhere.
+    index = apt.index(prefixes=("linux-",), suites=(spec,) if kind == "suite" else None)
     if kind == "suite":
         meta = newest_kernel_meta(index.get(spec, []))
         if meta is None:
@@ -273,7 +274,7 @@ def get_kernel(spec: str, cache: Path | None = None, apt: PrivateApt | None = No
     once per version. Raises KernelRefused for a kernel that cannot run the lab, ArchiveError when a
     package cannot be had (the message names it and says how to work offline), LabError otherwise."""
     cache = cache or lab_cache_root()
-    apt = apt or PrivateApt(cache / "apt")
+    apt = apt or private_apt(cache)
     kind = spec_kind(spec, apt.suites)
     if kind == "path":
         return _from_path(Path(spec).expanduser().resolve(), cache)
