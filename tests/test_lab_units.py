@@ -547,3 +547,19 @@ def test_lab_outcomes_follow_the_native_protocol_and_never_file_cet_off_as_on():
     rows = suite.summarize([v], {"host.syscall[shstk=on]x1": lab_result("1", record=ok, counts={"e:x": 1003}),
                                  "host.syscall[shstk=on]x2": lab_result("2", record=ok, counts={"e:x": 2003})})
     assert rows[0].outcome.status == "measured" and rows[0].per_op == {"e:x": 1.0}
+
+
+class FakeIndexApt(apt.PrivateApt):
+    """A private apt whose archive is FAKE_INDEX (downloads are not reached in these tests)."""
+
+    def ensure_index(self, max_age_s=0.0):
+        return None
+
+    def index(self, identifier="Packages", prefixes=None, suites=None):
+        return {s: v for s, v in FAKE_INDEX.items() if suites is None or s in suites}
+
+
+def test_a_suite_whose_kernels_are_all_too_old_is_refused_not_blamed_on_the_network(tmp_path):
+    with pytest.raises(KernelRefused, match=r"suite trixie has no linux-image-amd64 of Linux >= 6\.18 "
+                                            r"\(its newest is 6\.12\.48-1\)"):
+        kernel.get_kernel("trixie", cache=tmp_path, apt=FakeIndexApt(tmp_path / "apt", mirror="http://m/debian"))

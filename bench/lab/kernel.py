@@ -29,6 +29,7 @@ from cetbench.lab.debian import (
     Stanza,
     kernel_package_set,
     new_enough,
+    newest,
     newest_kernel_meta,
 )
 from cetbench.lab.errors import ArchiveError, KernelRefused, LabError
@@ -200,7 +201,10 @@ def _resolve(apt: PrivateApt, spec: str, kind: str) -> list[tuple[str, Stanza]]:
     if kind == "suite":
         meta = newest_kernel_meta(index.get(spec, []))
         if meta is None:
-            raise ArchiveError(f"suite {spec} has no {KERNEL_META} of Linux >= {'.'.join(map(str, MIN_KERNEL))}")
+            any_meta = newest(index.get(spec, []), KERNEL_META)
+            newest_there = f" (its newest is {any_meta['Version']})" if any_meta else ""
+            raise KernelRefused(f"suite {spec} has no {KERNEL_META} of Linux >= {'.'.join(map(str, MIN_KERNEL))}"
+                                f"{newest_there}: the lab needs KVM's CET support")
         return kernel_package_set(index, spec, KERNEL_META, meta["Version"])
     name, _, version = spec.partition("=")
     return kernel_package_set(index, None, name, version or None)
