@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # the folders' own modification times are prerequisites.
 PACKAGE_DIRS := $(shell find bench results analysis workloads -type d -not -name __pycache__)
 
-.PHONY: run test lint type check clean system-deps
+.PHONY: run test lint type check clean system-deps lab
 
 $(STAMP): pyproject.toml $(PACKAGE_DIRS)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cetbench needs Python >= 3.11")'
@@ -23,12 +23,19 @@ $(STAMP): pyproject.toml $(PACKAGE_DIRS)
 run: $(STAMP)
 	$(BIN)/cetbench run --quick
 
-# Everything the tests need that is not a Python package (perf, PostgreSQL, bochs), then the tests.
+# Everything the tests need that is not a Python package (perf, PostgreSQL, bochs, the emulated CET lab),
+# then the tests.
 system-deps:
 	tools/install-system-deps
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q; rc=$$?; [ $$rc -eq 5 ] && echo "pytest collected no tests" && rc=0; exit $$rc
+
+# The emulated CET lab (docs/lab.md): set up (cached), then every variant once on Debian's kernel under
+# bochs `tigerlake`, with the CET state each read back and tracepoint counts per op.
+lab: $(STAMP)
+	tools/install-lab
+	$(BIN)/python -m cetbench.lab
 
 lint: $(STAMP)
 	$(BIN)/ruff check bench workloads results analysis tests benchmarks

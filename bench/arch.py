@@ -88,6 +88,9 @@ ARCH_SHSTK_UNLOCK = 0x5004
 ARCH_SHSTK_STATUS = 0x5005
 ARCH_SHSTK_SHSTK = 1 << 0
 ARCH_SHSTK_WRSS = 1 << 1
+# si_code of the SIGSEGV a user-mode #CP raises: include/uapi/asm-generic/siginfo.h SEGV_CPERR,
+# sent by arch/x86/kernel/cet.c do_user_cp_fault.
+SEGV_CPERR = 10
 
 # Kernel configuration and boot options that decide CET support (Documentation/arch/x86/shstk.rst,
 # Documentation/admin-guide/kernel-parameters.txt).

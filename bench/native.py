@@ -71,8 +71,12 @@ def run_native(cmd: Sequence[str], timeout: float) -> NativeOutcome:
     finally:
         if proc.returncode is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    record = last_json_line(stdout)
-    code = proc.returncode
+    return classify(proc.returncode, last_json_line(stdout), stderr)
+
+
+def classify(code: int, record: dict[str, Any] | None, stderr: str = "") -> NativeOutcome:
+    """The protocol's verdict on a finished program: its exit status (negative: killed by that signal)
+    and its last JSON line. One rule for every place a workload runs (here, the emulated lab)."""
     if code == arch.EXIT_MEASURED and record and "iterations" in record:
         return NativeOutcome("measured", record)
     if code == arch.EXIT_UNSUPPORTED and record and record.get("unsupported"):

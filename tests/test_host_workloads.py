@@ -229,3 +229,35 @@ def test_inject_cycles_adds_work(bins, prog):
         base = min(base, _ticks_per_op(bins[prog], 0, n))
         injected = min(injected, _ticks_per_op(bins[prog], k, n))
     assert injected - base >= k / 2, (base, injected)
+
+
+@pytest.mark.parametrize("prog", PROGRAMS)
+def test_record_carries_the_after_loop_ssp(bins, prog):
+    rc, out, err = run([bins[prog], "--iterations", "100"])
+    assert rc == 0, err
+    obj = one_json(out)
+    assert obj["ssp"] == "0x0" if obj["shstk"] == "off" else int(obj["ssp"], 16) != 0
+
+
+# (program, process the hook drops the shadow stack in, the process the error must name)
+DROPS = [
+    ("host_syscall", "process", "host_syscall process"),
+    ("host_signal", "process", "host_signal process"),
+    ("host_ctxswitch", "parent", "host_ctxswitch parent process"),
+    ("host_ctxswitch", "peer", "host_ctxswitch peer process"),
+]
+
+
+@pytest.mark.parametrize(("prog", "who", "named"), DROPS, ids=[f"{p}-{w}" for p, w, _ in DROPS])
+def test_shadow_stack_lost_in_the_loop_fails_the_run(bins, prog, who, named):
+    """The after-loop SSP check: a shadow stack lost during the loop (here turned off by the test hook,
+    as the broken emulator did) is a failure naming the process, never a shstk=on figure. Needs a kernel
+    with user shadow stacks; tests/test_lab_boot.py runs the same check in the emulated CET lab."""
+    if not kernel_has_user_shstk():
+        pytest.skip("this kernel refuses user shadow stacks (the lab boot test covers it)")
+    p = subprocess.run([str(bins[prog]), "--iterations", "100", "--shstk", "on"], capture_output=True, text=True,
+                       timeout=30, env={**os.environ, "CETBENCH_TEST_DROP_SHSTK": who})
+    obj = json.loads(p.stdout.splitlines()[-1])
+    assert p.returncode == 4, p.stdout
+    assert obj["error"].startswith(f"shadow stack lost in the {named}: RDSSP read 0x")
+    assert obj["error"].endswith("and 0x0 after it")

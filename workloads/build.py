@@ -63,9 +63,21 @@ def _compiler_identity(cc: str) -> str:
     return out.stdout.splitlines()[0] if out.stdout else cc
 
 
-def recipe_hash(recipe: Recipe, cc: str) -> str:
+#: Linker flags of the static profile: programs that run where no C library is installed (the emulated
+#: lab's initramfs). Same sources and compile flags as the normal build.
+STATIC_LDFLAGS = ("-static",)
+
+
+def _ldflags(recipe: Recipe, static: bool) -> tuple[str, ...]:
+    # A flat guest image is freestanding and static already: both profiles are the same program.
+    if static and not recipe.flat_binary and "-static" not in recipe.ldflags:
+        return (*recipe.ldflags, *STATIC_LDFLAGS)
+    return recipe.ldflags
+
+
+def recipe_hash(recipe: Recipe, cc: str, static: bool = False) -> str:
     h = hashlib.sha256()
-    h.update(repr((recipe.name, recipe.cflags, recipe.ldflags, recipe.flat_binary)).encode())
+    h.update(repr((recipe.name, recipe.cflags, _ldflags(recipe, static), recipe.flat_binary)).encode())
     h.update(_compiler_identity(cc).encode())
     for rel in recipe.generated:
         h.update(rel.encode())
@@ -96,14 +108,17 @@ def _output_names(recipe: Recipe) -> tuple[str, str]:
     return elf, (recipe.name + ".bin" if recipe.flat_binary else elf)
 
 
-def build(name: str) -> BuiltProgram:
-    """Return the built program `name`, compiling it first if the cache lacks this exact version."""
+def build(name: str, static: bool = False) -> BuiltProgram:
+    """Return the built program `name`, compiling it first if the cache lacks this exact version.
+    `static`: link it statically (its own cache entry), for a machine without our C library."""
     try:
         recipe = RECIPES[name]
     except KeyError:
         raise BuildError(f"no native recipe named {name!r}; known: {', '.join(sorted(RECIPES))}") from None
     cc = compiler()
-    final = cache_root() / f"{name}-{recipe_hash(recipe, cc)}"
+    ldflags = _ldflags(recipe, static)
+    profile = "-static" if ldflags != recipe.ldflags else ""
+    final = cache_root() / f"{name}{profile}-{recipe_hash(recipe, cc, static)}"
     elf_name, out_name = _output_names(recipe)
     if not (final / out_name).exists():
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -118,7 +133,7 @@ def build(name: str) -> BuiltProgram:
             cmd += [str(WORKLOADS_DIR / s) for s in recipe.sources]
             if recipe.linker_script:
                 cmd.append(f"-Wl,-T,{WORKLOADS_DIR / recipe.linker_script}")
-            cmd += ["-o", str(staging / elf_name), *recipe.ldflags]
+            cmd += ["-o", str(staging / elf_name), *ldflags]
             _run(cmd, recipe)
             if recipe.flat_binary:
                 _run(["objcopy", "-O", "binary", str(staging / elf_name), str(staging / out_name)], recipe)

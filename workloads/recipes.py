@@ -75,5 +75,15 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe("test_misbehave", sources=("native/test_misbehave.c",), headers=_ARCH,
                notes="test-only: a workload that crashes, hangs or fails on request"),
+        Recipe("test_shstk_violation", sources=("native/test_shstk_violation.c", "host/common.c"),
+               headers=(*_ARCH, "host/common.h"), cflags=(*COMMON_CFLAGS, "-fcf-protection=full"),
+               notes="test-only: a shadow-stack violation must be a SIGSEGV with si_code SEGV_CPERR"),
+        Recipe(
+            "cetbench-lab-agent",
+            sources=tuple(f"lab/{f}" for f in ("agent_main.c", "agent_job.c", "agent_out.c", "agent_perf.c",
+                                                "agent_kmod.c")),
+            headers=("lab/agent.h",),
+            notes="runs inside the emulated CET lab (bench/lab): jobs, tracepoint counters, serial lines",
+        ),
     )
 }

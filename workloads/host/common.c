@@ -177,15 +177,6 @@ int cb_shstk_observed(char *features, unsigned len, int *present)
 	return 0;
 }
 
-static uint64_t read_ssp(void)
-{
-	uint64_t ssp = 0;
-
-	/* RDSSPQ sits in the NOP space: with shadow stack off it leaves the register 0. */
-	__asm__ volatile("rdsspq %0" : "+r"(ssp));
-	return ssp;
-}
-
 void cb_shstk_confirm(long ret)
 {
 	char reason[200], err[96], features[128];
@@ -208,8 +199,31 @@ void cb_shstk_confirm(long ret)
 	if (state == 0)
 		cb_failed_exit("arch_prctl(ARCH_SHSTK_ENABLE) succeeded but /proc/self/status "
 			       "x86_Thread_features is '%s', without shstk", features);
-	if (!read_ssp())
+	if (!cb_read_ssp())
 		cb_failed_exit("kernel reports shstk enabled but RDSSP reads 0");
+}
+
+void cb_test_drop_shstk(const char *process)
+{
+	const char *who = getenv("CETBENCH_TEST_DROP_SHSTK");
+	long ret;
+
+	if (!who || strcmp(who, process) || !cb_read_ssp())
+		return; /* not asked, or no shadow stack to drop */
+	/* Inline syscall: no call frame straddles the switch. Returning afterwards is safe (no
+	 * shadow stack is checked any more). */
+	ret = CB_SYSCALL3(NR_arch_prctl_x86_64, ARCH_SHSTK_DISABLE, ARCH_SHSTK_SHSTK, 0);
+	if (ret)
+		cb_failed_exit("test hook: arch_prctl(ARCH_SHSTK_DISABLE) in the %s returned %ld", process, ret);
+}
+
+void cb_ssp_check(const char *process, int shstk_on, uint64_t before, uint64_t after)
+{
+	if (!shstk_on)
+		return;
+	if (!after || after != before)
+		cb_failed_exit("shadow stack lost in the %s: RDSSP read 0x%" PRIx64 " before the timed loop "
+			       "and 0x%" PRIx64 " after it", process, before, after);
 }
 
 void cb_pin(const char *what, int cpu)
@@ -307,9 +321,10 @@ void cb_json_begin(const struct cb_result *r)
 		cb_failed_exit("cannot read /proc/self/status to observe the shadow stack state");
 	printf("{\"iterations\": %" PRIu64 ", \"elapsed_ns\": %" PRIu64 ", \"tsc_ticks\": %" PRIu64
 	       ", \"cpu\": %d, \"inject_cycles\": %" PRIu64 ", \"inject_loops_per_op\": %" PRIu64
-	       ", \"inject_calibrated_ticks\": %.1f, \"shstk\": \"%s\", \"x86_thread_features\": ",
+	       ", \"inject_calibrated_ticks\": %.1f, \"shstk\": \"%s\", \"ssp\": \"0x%" PRIx64
+	       "\", \"x86_thread_features\": ",
 	       r->iterations, r->elapsed_ns, r->tsc_ticks, sched_getcpu(), r->inject->cycles,
-	       r->inject->loops, r->inject->ticks_per_call, state ? "on" : "off");
+	       r->inject->loops, r->inject->ticks_per_call, state ? "on" : "off", r->ssp);
 	if (present)
 		json_string(features);
 	else

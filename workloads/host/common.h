@@ -63,6 +63,27 @@ void cb_parse(int argc, char **argv, const struct cb_spec *spec, struct cb_opts 
  * but /proc/self/status does not show it); returns only when shstk is confirmed on. */
 void cb_shstk_confirm(long ret);
 
+/* The shadow stack pointer (RDSSPQ), inline so that reads before and after a loop in one function
+ * see the same call depth. RDSSPQ sits in the NOP space: with shadow stack off it leaves 0. */
+static inline __attribute__((always_inline)) uint64_t cb_read_ssp(void)
+{
+	uint64_t ssp = 0;
+
+	__asm__ volatile("rdsspq %0" : "+r"(ssp));
+	return ssp;
+}
+
+/* Test hook (tests only, never set by the suite): when the environment variable
+ * CETBENCH_TEST_DROP_SHSTK names `process` ("process", "parent" or "peer"), turn this
+ * thread's shadow stack off with arch_prctl(ARCH_SHSTK_DISABLE) right after the timed loop,
+ * as a broken XRSTORS would, so a test can watch cb_ssp_check fail the run. */
+void cb_test_drop_shstk(const char *process);
+
+/* After the timed loop: with shadow stack on, the SSP read after the loop must be non-zero
+ * and equal to the one read before it (same frame), or the figure was not taken with the
+ * shadow stack the variant names: exits 4 naming `process`. A no-op with shadow stack off. */
+void cb_ssp_check(const char *process, int shstk_on, uint64_t before, uint64_t after);
+
 /* Shadow stack state as /proc/self/status shows it: 1 on, 0 off, -1 unreadable.
  * `features` receives the x86_Thread_features value; *present says whether the line
  * exists at all (kernels without user shadow stack support do not print it). */
@@ -115,6 +136,7 @@ struct cb_result {
 	uint64_t elapsed_ns;
 	uint64_t tsc_ticks;
 	const struct cb_inject *inject;
+	uint64_t ssp; /* RDSSP after the loop (0 with shadow stack off), checked by cb_ssp_check */
 };
 
 /* Prints the common fields and leaves the object open for workload extras, which the

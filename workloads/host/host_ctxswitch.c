@@ -23,8 +23,10 @@ struct hello {
 
 /* The peer's last message, after the loop. */
 struct bye {
-	uint64_t switches; /* its voluntary + involuntary context switches in the loop */
-	int32_t cpu;       /* sched_getcpu() at the end */
+	uint64_t switches;   /* its voluntary + involuntary context switches in the loop */
+	uint64_t ssp_before; /* its RDSSP before and after the loop (the parent checks them) */
+	uint64_t ssp_after;
+	int32_t cpu;         /* sched_getcpu() at the end */
 	int32_t pad;
 };
 
@@ -53,7 +55,7 @@ static void peer(int rd, int wr, uint64_t n, int cpu2) __attribute__((noreturn))
 static void peer(int rd, int wr, uint64_t n, int cpu2)
 {
 	struct hello h = { 0, 0 };
-	struct bye b = { 0, 0, 0 };
+	struct bye b = { 0, 0, 0, 0, 0 };
 	char features[128], byte;
 	int present;
 	uint64_t s0;
@@ -72,11 +74,14 @@ static void peer(int rd, int wr, uint64_t n, int cpu2)
 		CB_SYSCALL3(SYS_exit_group, 1, 0, 0);
 
 	s0 = switches_now();
+	b.ssp_before = cb_read_ssp();
 	for (uint64_t i = 0; i < n; i++) {
 		if (CB_SYSCALL3(SYS_read, rd, &byte, 1) != 1 ||
 		    CB_SYSCALL3(SYS_write, wr, &byte, 1) != 1)
 			CB_SYSCALL3(SYS_exit_group, 1, 0, 0);
 	}
+	cb_test_drop_shstk("peer");
+	b.ssp_after = cb_read_ssp();
 	b.switches = switches_now() - s0;
 	b.cpu = sched_getcpu();
 	put_msg(wr, &b, sizeof(b));
@@ -109,7 +114,7 @@ int main(int argc, char **argv)
 	int p1[2], p2[2], wr, rd, st;
 	char byte = 'x', why[64];
 	pid_t pid;
-	uint64_t n, loops, acc = 0, t0, t1, c0, c1, s0, s1;
+	uint64_t n, loops, acc = 0, t0, t1, c0, c1, s0, s1, ssp0, ssp1;
 
 	cb_parse(argc, argv, &spec, &o);
 	/* From here main never returns (see host_syscall.c); exits go through cb_exit. */
@@ -154,6 +159,7 @@ int main(int argc, char **argv)
 			       "/proc/self/status does not show shstk");
 
 	s0 = switches_now();
+	ssp0 = cb_read_ssp();
 	t0 = cb_clock_ns();
 	c0 = cb_tsc();
 	if (!loops) {
@@ -173,13 +179,18 @@ int main(int argc, char **argv)
 	c1 = cb_tsc();
 	t1 = cb_clock_ns();
 	s1 = switches_now();
+	/* Both processes' shadow stacks must have survived the loop (see host_syscall.c). */
+	cb_test_drop_shstk("parent");
+	ssp1 = cb_read_ssp();
 
 	if (get_msg(rd, &b, sizeof(b)))
 		goto peer_died;
 	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
 		cb_failed_exit("peer process did not exit cleanly after the loop");
+	cb_ssp_check("host_ctxswitch parent process", o.shstk_on, ssp0, ssp1);
+	cb_ssp_check("host_ctxswitch peer process", o.shstk_on, b.ssp_before, b.ssp_after);
 
-	r = (struct cb_result){ n, t1 - t0, c1 - c0, &inj };
+	r = (struct cb_result){ n, t1 - t0, c1 - c0, &inj, ssp1 };
 	cb_json_begin(&r);
 	(void)acc; /* the chain is asm volatile: it runs whether or not acc is used */
 	printf(", \"round_trips\": %llu, \"switches_per_op\": %.3f, \"peer_cpu\": %d, \"peer_shstk\": \"%s\"",

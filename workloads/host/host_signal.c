@@ -8,6 +8,8 @@
 
 #include "common.h"
 
+#define PROCESS_NAME "host_signal process"
+
 static volatile uint64_t handled;
 
 static void on_usr1(int sig)
@@ -24,7 +26,7 @@ int main(int argc, char **argv)
 	struct cb_result r;
 	struct sigaction sa;
 	long pid, tid;
-	uint64_t n, loops, acc = 0, t0, t1, c0, c1;
+	uint64_t n, loops, acc = 0, t0, t1, c0, c1, ssp0, ssp1;
 
 	cb_parse(argc, argv, &spec, &o);
 	/* From here main never returns (see host_syscall.c); exits go through cb_exit. */
@@ -45,6 +47,7 @@ int main(int argc, char **argv)
 	n = o.iterations;
 	loops = inj.loops;
 
+	ssp0 = cb_read_ssp();
 	t0 = cb_clock_ns();
 	c0 = cb_tsc();
 	if (!loops) {
@@ -56,12 +59,16 @@ int main(int argc, char **argv)
 	}
 	c1 = cb_tsc();
 	t1 = cb_clock_ns();
+	/* The shadow stack must have survived the loop (a lost one would file an off figure as on). */
+	cb_test_drop_shstk("process");
+	ssp1 = cb_read_ssp();
+	cb_ssp_check(PROCESS_NAME, o.shstk_on, ssp0, ssp1);
 
 	/* Each tgkill must have been delivered before it returned to user space. */
 	if (handled != n)
 		cb_failed_exit("sent %llu SIGUSR1 but the handler ran %llu times",
 			       (unsigned long long)n, (unsigned long long)handled);
-	r = (struct cb_result){ n, t1 - t0, c1 - c0, &inj };
+	r = (struct cb_result){ n, t1 - t0, c1 - c0, &inj, ssp1 };
 	cb_json_begin(&r);
 	(void)acc; /* the chain is asm volatile: it runs whether or not acc is used */
 	printf(", \"signal\": \"SIGUSR1\", \"signals_handled\": %llu", (unsigned long long)handled);

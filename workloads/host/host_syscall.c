@@ -5,13 +5,15 @@
 
 #include "common.h"
 
+#define PROCESS_NAME "host_syscall process"
+
 int main(int argc, char **argv)
 {
 	static const struct cb_spec spec = { "host_syscall", -1, 0 };
 	struct cb_opts o;
 	struct cb_inject inj;
 	struct cb_result r;
-	uint64_t n, loops, acc = 0, t0, t1, c0, c1;
+	uint64_t n, loops, acc = 0, t0, t1, c0, c1, ssp0, ssp1;
 
 	cb_parse(argc, argv, &spec, &o);
 	/* From here main never returns: its own return address is not on a shadow stack
@@ -23,6 +25,7 @@ int main(int argc, char **argv)
 	n = o.iterations;
 	loops = inj.loops;
 
+	ssp0 = cb_read_ssp();
 	t0 = cb_clock_ns();
 	c0 = cb_tsc();
 	if (!loops) {
@@ -34,8 +37,12 @@ int main(int argc, char **argv)
 	}
 	c1 = cb_tsc();
 	t1 = cb_clock_ns();
+	/* The shadow stack must have survived the loop (a lost one would file an off figure as on). */
+	cb_test_drop_shstk("process");
+	ssp1 = cb_read_ssp();
+	cb_ssp_check(PROCESS_NAME, o.shstk_on, ssp0, ssp1);
 
-	r = (struct cb_result){ n, t1 - t0, c1 - c0, &inj };
+	r = (struct cb_result){ n, t1 - t0, c1 - c0, &inj, ssp1 };
 	cb_json_begin(&r);
 	(void)acc; /* the chain is asm volatile: it runs whether or not acc is used */
 	printf(", \"syscall\": \"getppid\"");

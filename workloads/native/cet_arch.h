@@ -81,6 +81,9 @@
 #define ARCH_SHSTK_STATUS      0x5005
 #define ARCH_SHSTK_SHSTK       (1ull << 0)
 #define ARCH_SHSTK_WRSS        (1ull << 1)
+/* si_code of the SIGSEGV a user-mode #CP raises (include/uapi/asm-generic/siginfo.h SEGV_CPERR;
+ * arch/x86/kernel/cet.c do_user_cp_fault). Older C library headers lack it. */
+#define SEGV_CPERR_CODE        10
 
 /* Exit statuses shared by every native workload program (bench/native.py reads them). */
 #define EXIT_MEASURED     0

@@ -1,0 +1,157 @@
+"""Boot the lab ISO on bochs, headless, and follow its serial console until it powers off.
+
+One bochs process per boot in its own session (a timeout kills it and nothing else), stdin closed,
+cwd = the run's work directory (bochsrc, serial.log, bochs.log there). The guest's ACPI power-off is
+the normal end: bochs logs "ACPI control: soft power off" and exits with status 1 (its fatal path).
+A hang is killed at the timeout and a kernel panic as soon as it is seen; the serial log stays.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cetbench.lab.bochs import CPU_MODEL, Emulator
+from cetbench.lab.serial import LabLine, SerialFollower
+
+POWER_OFF = "ACPI control: soft power off"
+DEFAULT_MEMORY_MB = 1024
+DEFAULT_IPS = 100_000_000  # paces bochs's devices only; the guest's clock is its instruction count
+TIME0 = 1767225600  # guest RTC at power-on (2026-01-01), fixed so that two boots see the same time
+PANIC_GRACE_S = 2.0  # after a panic line, the rest of the panic message is given this long to arrive
+
+BOCHSRC = """\
+# written by cetbench (bench/lab/boot.py)
+config_interface: textconfig
+display_library: nogui
+cpu: model={cpu_model}, count=1, ips={ips}
+memory: guest={memory}, host={memory}
+romimage: file="{rom}", options=fastboot
+vgaromimage: file="{vga_rom}"
+pci: enabled=1, chipset=i440fx
+vga: extension=vbe, update_freq=5, realtime=0
+ata0: enabled=1, ioaddr1=0x1f0, ioaddr2=0x3f0, irq=14
+ata0-master: type=cdrom, path="{iso}", status=inserted
+boot: cdrom
+com1: enabled=1, mode=file, dev="{serial}"
+clock: sync=none, time0={time0}
+mouse: enabled=0
+log: {log}
+panic: action=fatal
+error: action=report
+info: action=report
+debug: action=ignore
+"""
+
+
+def bochsrc(emulator: Emulator, iso: Path, serial: Path, log: Path, memory_mb: int = DEFAULT_MEMORY_MB,
+            ips: int = DEFAULT_IPS) -> str:
+    for path in (emulator.rom, emulator.vga_rom, iso):
+        if '"' in str(path):
+            raise ValueError(f"{path}: a path with a double quote cannot go into a bochsrc")
+    return BOCHSRC.format(cpu_model=CPU_MODEL, ips=ips, memory=memory_mb, rom=emulator.rom, vga_rom=emulator.vga_rom,
+                          iso=iso, serial=serial, time0=TIME0, log=log)
+
+
+@dataclass
+class BootOutcome:
+    serial_log: Path
+    bochs_log: Path
+    returncode: int | None
+    powered_off: bool
+    timed_out: bool
+    wall_s: float
+    serial: SerialFollower
+    marks: dict[str, float] = field(default_factory=dict)  # agent mark -> host seconds when first seen
+
+    @property
+    def panic(self) -> str | None:
+        return self.serial.panic
+
+    def bochs_error(self) -> str | None:
+        """The last error or panic line bochs logged, for a failure message."""
+        try:
+            lines = self.bochs_log.read_text(errors="replace").splitlines()
+        except OSError:
+            return None
+        # bochs log lines read "<11-digit tick><level letter>[<module>] ...": e = error, p = panic.
+        bad = [ln for ln in lines if ((len(ln) > 12 and ln[11] in "ep" and ln[12] == "[") or "FATAL" in ln)
+               and POWER_OFF not in ln]
+        return bad[-1].strip()[:300] if bad else None
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """End our bochs: its own session, so this reaches it and nothing else."""
+    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 30.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def boot(emulator: Emulator, iso: Path, workdir: Path, timeout_s: float,
+         on_line: Callable[[LabLine], None] | None = None, memory_mb: int = DEFAULT_MEMORY_MB,
+         poll_s: float = 0.05) -> BootOutcome:
+    """Boot `iso` and follow it to its power-off, a panic or `timeout_s` (host wall seconds)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    serial_log, bochs_log = workdir / "serial.log", workdir / "bochs.log"
+    for f in (serial_log, bochs_log):
+        f.unlink(missing_ok=True)
+    rc_path = workdir / "bochsrc"
+    rc_path.write_text(bochsrc(emulator, iso.resolve(), serial_log.resolve(), bochs_log.resolve(), memory_mb))
+    follower = SerialFollower()
+    marks: dict[str, float] = {}
+    offset = 0
+    timed_out = False
+    panic_at: float | None = None
+    t0 = time.monotonic()
+    with (workdir / "bochs.out").open("wb") as out:
+        proc = subprocess.Popen([str(emulator.binary), "-q", "-f", str(rc_path.resolve())], cwd=workdir,
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**os.environ, "BXSHARE": str(emulator.share)})
+        try:
+            while True:
+                done = proc.poll() is not None
+                now = time.monotonic() - t0
+                if serial_log.exists():
+                    with serial_log.open("rb") as stream:
+                        stream.seek(offset)
+                        chunk = stream.read()
+                    offset += len(chunk)
+                    new = follower.feed(chunk.decode("latin-1"), now)
+                    if done:
+                        new += follower.finish(now)
+                    for line in new:
+                        if line.kind == "mark":
+                            marks.setdefault(str(line.data.get("name")), now)
+                        if on_line is not None:
+                            on_line(line)
+                if done:
+                    break
+                if follower.panic is not None and panic_at is None:
+                    panic_at = now
+                if panic_at is not None and now - panic_at > PANIC_GRACE_S:
+                    _stop(proc)
+                    continue
+                if now > timeout_s:
+                    timed_out = True
+                    _stop(proc)
+                    continue
+                time.sleep(poll_s)
+        finally:
+            if proc.poll() is None:
+                _stop(proc)
+    log_text = bochs_log.read_text(errors="replace") if bochs_log.exists() else ""
+    return BootOutcome(serial_log=serial_log, bochs_log=bochs_log, returncode=proc.returncode,
+                       powered_off=POWER_OFF in log_text, timed_out=timed_out, wall_s=time.monotonic() - t0,
+                       serial=follower, marks=marks)

@@ -1,0 +1,143 @@
+"""What the lab runs and what comes back: LabJob, JobResult and the job file the agent reads.
+
+The job file is line-oriented text, one directive per line (`key value`; the value is the rest of the
+line), a block per job (workloads/lab/agent_job.c reads it):
+
+    job ID
+    timeout SECONDS          guest (emulated) seconds the agent gives the job before killing it
+    kvm_intel cet=0          present only when kvm_intel is to be reloaded with these parameters
+    event SUBSYS:NAME        a tracepoint to count over the job's process tree
+    filter EXPRESSION        the tracepoint filter of the event just before (optional)
+    arg ARGUMENT             argv, in order (paths inside the image)
+    end
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from cetbench.lab.errors import LabError
+
+#: The id the lab gives the cetbench-probe run of every boot (its record becomes LabRun.native_probe).
+PROBE_JOB_ID = "cetbench-probe"
+_TRACEPOINT = re.compile(r"[A-Za-z0-9_]+:[A-Za-z0-9_]+")
+
+
+@dataclass(frozen=True)
+class LabJob:
+    id: str
+    argv: tuple[str, ...]  # paths inside the image (bench/lab/image.py image_path, ImagePrograms)
+    #: tracepoints "subsys:name", each optionally with a tracepoint filter: "kvm:kvm_exit if exit_reason == 10"
+    events: tuple[str, ...] = ()
+    #: guest seconds: the emulated clock (about 0.41 ns per emulated instruction, see docs/lab.md), not wall time
+    timeout_s: float = 60.0
+    #: module parameters to reload kvm_intel with before this job ({"cet": "0"}); None leaves it as it is
+    kvm_intel: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class JobResult:
+    id: str
+    exit_code: int | None  # None: killed by a signal, never started, or the lab ended first
+    record: dict[str, Any] | None  # the workload's last JSON line
+    counts: dict[str, int]  # per event of the LabJob, keyed by the event exactly as given
+    output_tail: list[str]
+    error: str | None  # why the lab could not run it as asked; None when it ran (whatever it printed)
+    signal: int | None = None  # the signal that killed it
+    kvm_intel: dict[str, str] | None = None  # kvm_intel's parameters while it ran (None: module not loaded)
+    guest_s: float | None = None  # guest seconds it took (emulated time)
+    wall_s: float | None = None  # host seconds between its start and result lines on the serial log
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "exit_code": self.exit_code, "signal": self.signal, "record": self.record,
+                "counts": self.counts, "output_tail": self.output_tail, "error": self.error,
+                "kvm_intel": self.kvm_intel, "guest_s": self.guest_s, "wall_s": self.wall_s}
+
+
+def split_event(event: str) -> tuple[str, str]:
+    """("kvm:kvm_exit", "exit_reason == 10") from "kvm:kvm_exit if exit_reason == 10"."""
+    name, sep, flt = event.partition(" if ")
+    name, flt = name.strip(), flt.strip()
+    if not _TRACEPOINT.fullmatch(name) or (sep and not flt):
+        raise LabError(f"event {event!r}: want a tracepoint 'subsys:name', optionally followed by ' if FILTER'")
+    return name, flt
+
+
+def event_key(event: str) -> str:
+    """The key under which the agent reports an event's count."""
+    name, flt = split_event(event)
+    return f"{name} if {flt}" if flt else name
+
+
+def _check_value(what: str, value: str) -> str:
+    if "\n" in value or "\r" in value or "\0" in value:
+        raise LabError(f"{what} {value!r}: newlines and NUL cannot go into the job file")
+    return value
+
+
+def validate(jobs: list[LabJob]) -> None:
+    ids = [j.id for j in jobs]
+    dup = sorted({i for i in ids if ids.count(i) > 1})
+    if dup:
+        raise LabError(f"job ids must be unique: {', '.join(dup)}")
+    for job in jobs:
+        if not job.id or " " in job.id.strip(" ") or job.id != job.id.strip():
+            raise LabError(f"job id {job.id!r}: want a non-empty id without surrounding spaces")
+        if not job.argv or not job.argv[0].startswith("/"):
+            raise LabError(f"job {job.id}: argv must start with an absolute path inside the image")
+        if job.timeout_s <= 0:
+            raise LabError(f"job {job.id}: timeout_s must be positive")
+        keys = [event_key(e) for e in job.events]
+        if len(set(keys)) != len(keys):
+            raise LabError(f"job {job.id}: an event is given twice")
+
+
+def encode_jobs(jobs: list[LabJob]) -> str:
+    """The job file for `jobs` (format: module docstring)."""
+    validate(jobs)
+    lines = []
+    for job in jobs:
+        lines += [f"job {_check_value('job id', job.id)}", f"timeout {job.timeout_s:g}"]
+        if job.kvm_intel is not None:
+            params = " ".join(f"{_check_value('parameter', k)}={_check_value('value', v)}"
+                              for k, v in job.kvm_intel.items())
+            if any(" " in k or " " in v or "=" in k for k, v in job.kvm_intel.items()):
+                raise LabError(f"job {job.id}: kvm_intel parameters must be single words: {job.kvm_intel}")
+            lines.append(f"kvm_intel {params}".rstrip())
+        for event in job.events:
+            name, flt = split_event(event)
+            lines.append(f"event {name}")
+            if flt:
+                lines.append(f"filter {_check_value('filter', flt)}")
+        lines += [f"arg {_check_value('argument', a)}" for a in job.argv]
+        lines.append("end")
+    return "\n".join(lines) + "\n"
+
+
+def result_from_line(job: LabJob, data: dict[str, Any], wall_s: float | None) -> JobResult:
+    """A JobResult from the agent's `job` line."""
+    record = None
+    if isinstance(data.get("record"), str):
+        try:
+            parsed = json.loads(data["record"])
+            record = parsed if isinstance(parsed, dict) else None
+        except json.JSONDecodeError:
+            record = None
+    by_key = {event_key(e): e for e in job.events}
+    counts = {by_key.get(k, k): int(v) for k, v in (data.get("counts") or {}).items()}
+    errors = [data["error"]] if data.get("error") else []
+    errors += [f"{by_key.get(k, k)}: {why}" for k, why in (data.get("event_errors") or {}).items()]
+    if data.get("signal") is not None and not data.get("timed_out"):
+        errors.append(f"killed by signal {data['signal']}")
+    return JobResult(id=job.id, exit_code=data.get("exit_code"), record=record, counts=counts,
+                     output_tail=[str(x) for x in data.get("output_tail") or []],
+                     error="; ".join(errors) or None, signal=data.get("signal"), kvm_intel=data.get("kvm_intel"),
+                     guest_s=data.get("guest_s"), wall_s=wall_s)
+
+
+def missing_result(job: LabJob, why: str) -> JobResult:
+    return JobResult(id=job.id, exit_code=None, record=None, counts={}, output_tail=[], error=why)
+

@@ -1,0 +1,565 @@
+"""The emulated CET lab's host side without the emulator: private apt configuration, kernel resolution on
+a fake archive index, refusal of kernels that cannot run the lab, the bochsrc, the job file, the serial
+protocol (good, cut, mixed and panic logs), the initramfs writer, and probe files as a host tree."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+
+from cetbench import arch
+from cetbench.lab import apt, debian, image, jobs, kernel, probe_tree, run, serial
+from cetbench.lab.bochs import Emulator, build_key
+from cetbench.lab.boot import bochsrc
+from cetbench.lab.errors import ArchiveError, KernelRefused, LabError
+from cetbench.probe_kernel import parse_build_id
+
+# ---- private apt ----------------------------------------------------------------------------------
+
+
+def test_mirror_comes_from_the_systems_own_sources_never_security():
+    deb822 = "Types: deb\nURIs: http://security.debian.org/debian-security\nSuites: x\n\n" \
+             "Types: deb\n# comment\nURIs: http://mirror.example/debian/\nSuites: bookworm\n"
+    one_line = "deb [arch=amd64] http://ftp.example.org/debian bookworm main\n"
+    assert apt.detect_mirror([deb822, one_line]) == "http://mirror.example/debian"
+    assert apt.detect_mirror(["# deb http://x/debian sid main\n", one_line]) == "http://ftp.example.org/debian"
+    assert apt.detect_mirror(["deb https://packages.cloud.google.com/apt cloud main\n"]) is None
+
+
+def test_sources_list_has_every_suite_and_source_only_where_asked():
+    text = apt.sources_list("http://m/debian", ("trixie", "trixie-backports", "sid"), ("trixie",), "/k.gpg")
+    lines = [ln for ln in text.splitlines() if not ln.startswith("#")]
+    assert lines == [
+        "deb [signed-by=/k.gpg] http://m/debian trixie main",
+        "deb-src [signed-by=/k.gpg] http://m/debian trixie main",
+        "deb [signed-by=/k.gpg] http://m/debian trixie-backports main",
+        "deb [signed-by=/k.gpg] http://m/debian sid main",
+    ]
+
+
+def test_apt_options_redirect_every_system_directory(tmp_path):
+    opts = apt.apt_options(tmp_path, "someone")
+    pairs = dict(o.split("=", 1) for o in opts[1::2])
+    assert all(flag == "-o" for flag in opts[::2])
+    assert pairs["Dir::Etc::SourceList"] == str(tmp_path / "etc" / "sources.list")
+    assert pairs["Dir::Etc::SourceParts"] == "/dev/null"  # the system's sources.list.d is never read
+    assert pairs["Dir::Etc::PreferencesParts"] == "/dev/null"
+    for key in ("Dir::State", "Dir::State::status", "Dir::Cache"):
+        assert pairs[key].startswith(str(tmp_path)), key
+    assert pairs["APT::Sandbox::User"] == "someone"
+
+
+def test_private_apt_writes_its_tree_and_nothing_else(tmp_path):
+    a = apt.PrivateApt(tmp_path / "apt", mirror="http://m/debian/")
+    a.configure()
+    assert a.mirror == "http://m/debian"
+    assert (tmp_path / "apt/etc/sources.list").read_text().count("deb [signed-by=") == 3
+    assert (tmp_path / "apt/state/dpkg-status").read_text() == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["apt"]
+
+
+# ---- Debian versions and kernel resolution on a fake index ----------------------------------------
+
+
+@pytest.mark.parametrize(("a", "b", "sign"), [
+    ("7.2.13-1", "7.2.9-1", 1), ("6.19.6-2~bpo13+1", "6.19.6-2", -1), ("1:1.0", "2.0", 1),
+    ("7.3.4-1~bpo13+1", "7.2.13-1", 1), ("1.0", "1.0-0", 0), ("1.0a", "1.0", 1), ("1.0~rc1", "1.0", -1),
+])
+def test_debian_version_order(a, b, sign):
+    got = debian.compare_versions(a, b)
+    assert (got > 0) - (got < 0) == sign
+
+
+def stanza(name, version, depends="", filename=None):
+    return {"Package": name, "Version": version, "Depends": depends, "SHA256": "0" * 64, "Size": "1",
+            "Filename": filename or f"pool/main/l/linux/{name}_{version}_amd64.deb"}
+
+
+def split_kernel(abi, version):
+    """The newer Debian layout: a meta image package pinned to binary, modules and base packages."""
+    return [
+        stanza("linux-image-amd64", version, f"linux-image-{abi} (= {version}), linux-base-amd64 (= {version})"),
+        stanza(f"linux-image-{abi}", version,
+               f"linux-binary-{abi} (= {version}), linux-modules-{abi} (= {version}), "
+               "initramfs-tools (>= 0.120) | linux-initramfs-tool, kmod"),
+        stanza(f"linux-binary-{abi}", version, f"linux-base-{abi} (= {version})"),
+        stanza(f"linux-modules-{abi}", version),
+        stanza(f"linux-base-{abi}", version),
+        stanza("linux-base-amd64", version),
+    ]
+
+
+FAKE_INDEX = {
+    "trixie": [stanza("linux-image-amd64", "6.12.48-1", "linux-image-6.12.48+deb13-amd64 (= 6.12.48-1)"),
+               stanza("linux-image-6.12.48+deb13-amd64", "6.12.48-1")],
+    "trixie-backports": [
+        *split_kernel("7.0.4+deb13-amd64", "7.0.4-1~bpo13+1"),
+        *split_kernel("7.3.4+deb13-amd64", "7.3.4-1~bpo13+1"),
+        # the older layout: one big image package
+        stanza("linux-image-6.18.5+deb13-amd64", "6.18.5-1~bpo13+1"),
+    ],
+    "sid": split_kernel("7.2.13+deb14-amd64", "7.2.13-1"),
+}
+
+
+def names(resolved):
+    return [(suite, st["Package"], st["Version"]) for suite, st in resolved]
+
+
+def test_newest_kernel_of_a_suite_and_every_package_of_its_build():
+    meta = debian.newest_kernel_meta(FAKE_INDEX["trixie-backports"])
+    assert meta is not None and meta["Version"] == "7.3.4-1~bpo13+1"
+    got = debian.kernel_package_set(FAKE_INDEX, "trixie-backports", "linux-image-amd64", meta["Version"])
+    assert [n for _, n, _ in names(got)] == [
+        "linux-base-7.3.4+deb13-amd64", "linux-base-amd64", "linux-binary-7.3.4+deb13-amd64",
+        "linux-image-7.3.4+deb13-amd64", "linux-image-amd64", "linux-modules-7.3.4+deb13-amd64"]
+    assert {v for _, _, v in names(got)} == {"7.3.4-1~bpo13+1"}  # never a part of the 7.0.4 build
+
+
+def test_a_suite_without_a_new_enough_kernel_has_none():
+    assert debian.newest_kernel_meta(FAKE_INDEX["trixie"]) is None  # 6.12 < 6.18
+
+
+def test_a_package_name_resolves_in_any_suite_and_the_old_layout_alone():
+    got = debian.kernel_package_set(FAKE_INDEX, None, "linux-image-6.18.5+deb13-amd64")
+    assert names(got) == [("trixie-backports", "linux-image-6.18.5+deb13-amd64", "6.18.5-1~bpo13+1")]
+    got = debian.kernel_package_set(FAKE_INDEX, None, "linux-image-7.2.13+deb14-amd64", "7.2.13-1")
+    assert {s for s, _, _ in names(got)} == {"sid"}
+
+
+def test_a_missing_pinned_part_is_named():
+    index = {"sid": [stanza("linux-image-amd64", "7.2.13-1", "linux-image-7.2.13+deb14-amd64 (= 7.2.13-1)")]}
+    with pytest.raises(LookupError, match=r"needs linux-image-7.2.13\+deb14-amd64 \(= 7.2.13-1\)"):
+        debian.kernel_package_set(index, "sid", "linux-image-amd64")
+    with pytest.raises(LookupError, match=r"no package linux-image-9\.9-amd64"):
+        debian.kernel_package_set(index, None, "linux-image-9.9-amd64")
+
+
+def test_stanzas_and_source_checksums_parse():
+    text = ("Package: bochs\nVersion: 3.0+dfsg-1\nDirectory: pool/main/b/bochs\nChecksums-Sha256:\n"
+            " aa 10 bochs_3.0+dfsg-1.dsc\n bb 20 bochs_3.0+dfsg.orig.tar.xz\n\nPackage: other\nVersion: 1\n")
+    st = debian.parse_stanzas(text)
+    assert [s["Package"] for s in st] == ["bochs", "other"]
+    assert debian.source_files(st[0]) == {"bochs_3.0+dfsg-1.dsc": "aa", "bochs_3.0+dfsg.orig.tar.xz": "bb"}
+
+
+@pytest.mark.parametrize(("spec", "kind"), [
+    ("sid", "suite"), ("trixie-backports", "suite"), ("linux-image-7.2.13+deb14-amd64", "package"),
+    ("linux-image-amd64=7.2.13-1", "package"), ("./kernels/x", "path"), ("/tmp", "path"),
+])
+def test_kernel_spec_kinds(spec, kind):
+    assert kernel.spec_kind(spec) == kind
+
+
+def test_an_unknown_kernel_spec_says_what_is_accepted():
+    with pytest.raises(LabError, match=r"neither a suite .* a package name .* nor an existing path"):
+        kernel.spec_kind("bookworm-of-doom")
+
+
+class OfflineApt(apt.PrivateApt):
+    """A private apt whose archive cannot be reached."""
+
+    def run(self, tool, *args, cwd=None, timeout=900.0):
+        raise ArchiveError("Err:1 http://m/debian sid InRelease: Could not resolve 'm'")
+
+
+def test_no_archive_names_the_package_and_how_to_work_offline(tmp_path):
+    with pytest.raises(ArchiveError) as err:
+        kernel.get_kernel("sid", cache=tmp_path, apt=OfflineApt(tmp_path / "apt", mirror="http://m/debian"))
+    msg = str(err.value)
+    assert "linux-image-amd64 of sid" in msg and "cannot be reached" in msg
+    assert "directory holding that kernel's .deb files" in msg and "unpacked kernel" in msg
+    assert "\n" not in msg
+
+
+# ---- refusing kernels that cannot run the lab ------------------------------------------------------
+
+GOOD_CONFIG = ("# Linux/x86 7.2.13 Kernel Configuration\nCONFIG_X86_KERNEL_IBT=y\nCONFIG_X86_USER_SHADOW_STACK=y\n"
+               "CONFIG_KVM_INTEL=m\n")
+
+
+def test_a_cet_kernel_passes():
+    kernel.check_kernel("7.2.13+deb14-amd64", GOOD_CONFIG)
+
+
+def test_an_old_kernel_is_refused_quoting_its_config_header():
+    cfg = GOOD_CONFIG.replace("7.2.13", "6.12.48")
+    with pytest.raises(KernelRefused, match=r'Linux 6.12.48\+deb13-amd64 is older than 6.18.*'
+                                            r'"# Linux/x86 6.12.48 Kernel Configuration"'):
+        kernel.check_kernel("6.12.48+deb13-amd64", cfg)
+
+
+def test_a_kernel_without_cet_or_kvm_intel_is_refused_with_the_lines():
+    cfg = ("# Linux/x86 6.18.0 Kernel Configuration\n# CONFIG_X86_USER_SHADOW_STACK is not set\n"
+           "CONFIG_X86_KERNEL_IBT=y\n")
+    with pytest.raises(KernelRefused) as err:
+        kernel.check_kernel("6.18.0", cfg)
+    msg = str(err.value)
+    assert 'needs CONFIG_X86_USER_SHADOW_STACK=y, config says "# CONFIG_X86_USER_SHADOW_STACK is not set"' in msg
+    assert "needs CONFIG_KVM_INTEL=y or CONFIG_KVM_INTEL=m, config has no CONFIG_KVM_INTEL line" in msg
+    assert "X86_KERNEL_IBT" not in msg
+
+
+def unpacked_kernel(root: Path, release: str, config: str, split: bool = True) -> Path:
+    if split:
+        mods = root / "usr/lib/modules" / release
+        mods.mkdir(parents=True)
+        (mods / "vmlinuz").write_bytes(b"kernel")
+        (mods / "config").write_text(config)
+    else:
+        (root / "boot").mkdir(parents=True)
+        (root / "boot" / f"vmlinuz-{release}").write_bytes(b"kernel")
+        (root / "boot" / f"config-{release}").write_text(config)
+        mods = root / "lib/modules" / release
+        mods.mkdir(parents=True)
+    for sub in ("kernel/arch/x86/kvm/kvm.ko.xz", "kernel/drivers/net/big.ko.xz"):
+        (mods / sub).parent.mkdir(parents=True, exist_ok=True)
+        (mods / sub).write_bytes(b"module")
+    return root
+
+
+@pytest.mark.parametrize("split", [True, False])
+def test_a_kernel_path_in_either_layout(tmp_path, split):
+    root = unpacked_kernel(tmp_path / "k", "7.2.13+deb14-amd64", GOOD_CONFIG, split)
+    k = kernel.get_kernel(str(root), cache=tmp_path / "cache")
+    assert (k.release, k.origin, k.root) == ("7.2.13+deb14-amd64", "path", root)
+    assert k.vmlinuz.read_bytes() == b"kernel" and k.config.read_text() == GOOD_CONFIG
+    assert (k.modules_dir / "kernel/arch/x86/kvm/kvm.ko.xz").exists()
+
+
+def test_a_kernel_path_without_cet_is_refused(tmp_path):
+    root = unpacked_kernel(tmp_path / "k", "7.2.13+deb14-amd64", GOOD_CONFIG.replace("IBT=y", "IBT=n"))
+    with pytest.raises(KernelRefused, match='CONFIG_X86_KERNEL_IBT=y, config says "CONFIG_X86_KERNEL_IBT=n"'):
+        kernel.get_kernel(str(root), cache=tmp_path / "cache")
+
+
+def test_the_cache_keeps_only_what_the_lab_uses(tmp_path):
+    src = unpacked_kernel(tmp_path / "full", "7.2.13+deb14-amd64", GOOD_CONFIG)
+    kernel._prune(src, tmp_path / "kept")
+    kept = sorted(str(p.relative_to(tmp_path / "kept")) for p in (tmp_path / "kept").rglob("*") if p.is_file())
+    base = "usr/lib/modules/7.2.13+deb14-amd64"
+    assert kept == [f"{base}/config", f"{base}/kernel/arch/x86/kvm/kvm.ko.xz", f"{base}/vmlinuz"]
+
+
+# ---- emulator, boot medium, bochsrc ----------------------------------------------------------------
+
+
+def test_bochs_build_key_changes_with_each_input():
+    base = ({"a.tar.xz": "11"}, [b"patch"], ("--with-nogui",), "g++ 12")
+    key = build_key(*base)
+    assert key == build_key(*base)
+    assert key != build_key({"a.tar.xz": "12"}, *base[1:])
+    assert key != build_key(base[0], [b"patch2"], *base[2:])
+    assert key != build_key(base[0], [], *base[2:])  # the unpatched build never shares a cache entry
+    assert key != build_key(*base[:2], ("--with-nogui", "--enable-debugger"), base[3])
+    assert key != build_key(*base[:3], "g++ 13")
+
+
+def test_our_bochs_patch_says_what_it_fixes_and_where_upstream_did():
+    from cetbench.lab.bochs import PATCH
+    text = PATCH.read_text()
+    header = text[: text.index("--- a/")]
+    assert "XCOMP_BV" in header and "f59ff867d" in header and "cpu/xsave.cc" in header
+
+
+def test_bochsrc_is_the_headless_lab_configuration(tmp_path):
+    emu = Emulator(binary=Path("/b/bin/bochs"), share=Path("/b/share"), rom=Path("/r/BIOS-bochs-latest"),
+                   vga_rom=Path("/r/vgabios.bin"), version="3.0+dfsg-1", patched=True)
+    rc = bochsrc(emu, Path("/i/lab.iso"), Path("/w/serial.log"), Path("/w/bochs.log"))
+    lines = set(rc.splitlines())
+    for want in ("display_library: nogui", "cpu: model=tigerlake, count=1, ips=100000000",
+                 "memory: guest=1024, host=1024", "pci: enabled=1, chipset=i440fx",
+                 'ata0-master: type=cdrom, path="/i/lab.iso", status=inserted', "boot: cdrom",
+                 'com1: enabled=1, mode=file, dev="/w/serial.log"', "panic: action=fatal",
+                 'romimage: file="/r/BIOS-bochs-latest", options=fastboot'):
+        assert want in lines, want
+    assert any(ln.startswith("clock: sync=none, time0=") for ln in lines)
+    assert not any("debug" in ln and "action" not in ln for ln in lines)
+
+
+def test_kernel_cmdline_has_the_console_and_the_determinism_options():
+    words = image.KERNEL_CMDLINE.split()
+    for w in ("console=ttyS0,115200", "mitigations=off", "nokaslr", "tsc=reliable", "no_timer_check",
+              "clearcpuid=rdrand,rdseed", "norandmaps"):
+        assert w in words
+
+
+def read_newc(data: bytes) -> dict[str, tuple[int, bytes]]:
+    """An independent reader of the newc format: name -> (mode, data)."""
+    out, pos = {}, 0
+    while True:
+        assert data[pos:pos + 6] == b"070701"
+        fields = [int(data[pos + 6 + 8 * i: pos + 14 + 8 * i], 16) for i in range(13)]
+        mode, size, namesize = fields[1], fields[6], fields[11]
+        name = data[pos + 110: pos + 110 + namesize - 1].decode()
+        pos = (pos + 110 + namesize + 3) & ~3
+        if name == "TRAILER!!!":
+            return out
+        out[name] = (mode, data[pos: pos + size])
+        pos = (pos + size + 3) & ~3
+
+
+def test_initramfs_archive_holds_files_dirs_and_console(tmp_path):
+    files = {"bin/busybox": (b"\x7fELF...", 0o755), "etc/cetbench/jobs": (b"job a\n", 0o644)}
+    got = read_newc(image.cpio_of(files, with_skeleton=True))
+    assert got["bin/busybox"] == (0o100755, b"\x7fELF...")
+    assert got["etc/cetbench/jobs"][1] == b"job a\n"
+    assert got["etc/cetbench"][0] & 0o170000 == 0o040000
+    assert got["dev/console"][0] & 0o170000 == 0o020000
+    assert got["bin/sh"] == (0o120777, b"busybox")
+    assert image.cpio_of(files, True) == image.cpio_of(dict(reversed(files.items())), True)  # reproducible
+
+
+def elf64(*p_types: int) -> bytes:
+    """A minimal ELF64 header followed by program headers of the given types."""
+    header = bytearray(64)
+    header[:5] = b"\x7fELF\x02"
+    struct.pack_into("<Q", header, 0x20, 64)  # e_phoff
+    struct.pack_into("<HH", header, 0x36, 56, len(p_types))  # e_phentsize, e_phnum
+    return bytes(header) + b"".join(struct.pack("<I", t) + bytes(52) for t in p_types)
+
+
+def test_static_busybox_check_reads_the_program_headers():
+    pt_load, pt_interp = 1, 3
+    assert image.is_static_elf(elf64(pt_load, pt_load))
+    assert not image.is_static_elf(elf64(pt_load, pt_interp))
+    assert not image.is_static_elf(b"#!/bin/sh\n")
+
+
+def test_modules_are_decompressed_for_insmod(tmp_path):
+    import lzma
+    (tmp_path / "kvm.ko.xz").write_bytes(lzma.compress(b"ELF-module"))
+    (tmp_path / "irqbypass.ko.gz").write_bytes(gzip.compress(b"ELF-2"))
+    assert image.decompress_module(tmp_path / "kvm") == (b"ELF-module", "kvm.ko.xz")
+    assert image.decompress_module(tmp_path / "irqbypass") == (b"ELF-2", "irqbypass.ko.gz")
+    with pytest.raises(LabError, match="no module kvm-intel"):
+        image.decompress_module(tmp_path / "kvm-intel")
+
+
+def test_image_programs_give_paths_inside_the_image():
+    from cetbench.native import variant_command
+    from cetbench.workloads.table import by_name
+    cmd = variant_command(by_name("guest.vmexit.pio[cet=ibt+shstk]"), image.ImagePrograms(), cpu=0)
+    assert cmd[:5] == ["/bin/cetbench-vmm", "--guest", "/lib/cetbench/cetbench-guest.bin", "--workload", "pio"]
+    assert image.image_path("host_syscall") == "/bin/host_syscall"
+    assert image.JOB_FILE == "etc/cetbench/jobs"
+    init = image.INIT_SCRIPT.read_text()
+    assert f"J=/{image.JOB_FILE}" in init
+    agent_h = (image.WORKLOADS_DIR / "lab" / "agent.h").read_text()
+    assert f'"/{image.MODULE_DIR}/kvm-intel.ko"' in agent_h
+
+
+# ---- job file -------------------------------------------------------------------------------------
+
+
+def test_job_file_encodes_every_field():
+    text = jobs.encode_jobs([
+        jobs.LabJob("a", ("/bin/x", "--opt", "two words"), events=("kvm:kvm_exit if exit_reason == 10",
+                                                                    "kvm:kvm_fpu"), timeout_s=2.5,
+                    kvm_intel={"cet": "0"}),
+        jobs.LabJob("b", ("/bin/y",), kvm_intel={}),
+    ])
+    assert text.splitlines() == [
+        "job a", "timeout 2.5", "kvm_intel cet=0", "event kvm:kvm_exit", "filter exit_reason == 10",
+        "event kvm:kvm_fpu", "arg /bin/x", "arg --opt", "arg two words", "end",
+        "job b", "timeout 60", "kvm_intel", "arg /bin/y", "end",
+    ]
+
+
+@pytest.mark.parametrize(("job", "why"), [
+    (jobs.LabJob("a", ("bin/x",)), "absolute path"),
+    (jobs.LabJob("a", ("/bin/x", "line\nbreak")), "newlines"),
+    (jobs.LabJob("a", ("/bin/x",), events=("kvm_exit",)), "subsys:name"),
+    (jobs.LabJob("a", ("/bin/x",), events=("kvm:kvm_exit if ",)), "subsys:name"),
+    (jobs.LabJob("a", ("/bin/x",), events=("kvm:a", "kvm:a")), "twice"),
+    (jobs.LabJob("a", ("/bin/x",), kvm_intel={"cet": "0 nested=1"}), "single words"),
+    (jobs.LabJob("a b", ("/bin/x",)), "job id"),
+])
+def test_job_file_refuses_what_the_agent_could_not_read(job, why):
+    with pytest.raises(LabError, match=why):
+        jobs.encode_jobs([job])
+
+
+def test_duplicate_job_ids_are_refused():
+    with pytest.raises(LabError, match="unique: a"):
+        jobs.encode_jobs([jobs.LabJob("a", ("/bin/x",)), jobs.LabJob("a", ("/bin/y",))])
+
+
+# ---- serial protocol ------------------------------------------------------------------------------
+
+
+def framed(kind: str, obj: dict) -> str:
+    body = json.dumps(obj, separators=(",", ":"))
+    return f"{serial.TAG} {kind} {zlib.crc32(body.encode()):08x} {body}"
+
+
+JOB_A = jobs.LabJob("a", ("/bin/x",), events=("kvm:kvm_exit if exit_reason == 10",))
+JOB_B = jobs.LabJob("b", ("/bin/y",))
+RESULT_A = {"id": "a", "index": 1, "exit_code": 0, "signal": None, "timed_out": False, "guest_s": 0.5,
+            "record": '{"iterations": 10, "cet_active": "ibt+shstk"}', "output_tail": ["x"],
+            "counts": {"kvm:kvm_exit if exit_reason == 10": 12}, "event_errors": {}, "error": None,
+            "kvm_intel": {"cet": "Y"}}
+
+
+def test_framed_lines_are_found_among_kernel_messages():
+    log = "\r\n".join([
+        "[    0.000000] Linux version 7.2.13",
+        framed("mark", {"name": "init-start", "uptime": 1.9}),
+        "[    5.1] some kernel line" + framed("start", {"id": "a", "index": 1}),  # glued to kernel text
+        framed("job", RESULT_A),
+        "",
+    ])
+    got = serial.parse_serial(log)
+    assert [ln.kind for ln in got.lines] == ["mark", "start", "job"]
+    assert got.garbled == [] and got.panic is None
+    result = jobs.result_from_line(JOB_A, got.lines[2].data, None)
+    assert result.record == {"iterations": 10, "cet_active": "ibt+shstk"}
+    assert result.counts == {"kvm:kvm_exit if exit_reason == 10": 12}  # keyed as the LabJob gave it
+    assert result.kvm_intel == {"cet": "Y"} and result.error is None
+
+
+def test_a_cut_or_mixed_line_is_garbled_never_half_read():
+    good = framed("job", RESULT_A)
+    cut = good[: len(good) // 2]
+    mixed = good[:60] + "[ 7.0] kvm: message" + good[60:]
+    flipped = good.replace('"exit_code":0', '"exit_code":1')  # same length, CRC no longer matches
+    got = serial.parse_serial("\n".join([cut, mixed, flipped, f"{serial.TAG} job nothex {{}}"]) + "\n")
+    assert got.lines == []
+    assert [g.line_no for g in got.garbled] == [1, 2, 3, 4]
+    assert all("CRC" in g.why for g in got.garbled[:3])
+
+
+def test_results_of_a_lab_that_panicked_mid_job():
+    log = "\n".join([
+        framed("start", {"id": "a", "index": 0}), framed("job", {**RESULT_A, "index": 0}),
+        framed("start", {"id": "b", "index": 1}),
+        "[   12.3] Kernel panic - not syncing: Fatal exception in interrupt",
+        "[   12.3] ---[ end Kernel panic - not syncing: Fatal exception in interrupt ]---",
+    ])
+    got = serial.parse_serial(log)
+    assert got.panic == "Kernel panic - not syncing: Fatal exception in interrupt"
+    ended = "the guest kernel panicked"
+    c = jobs.LabJob("c", ("/bin/z",))
+    a, b, c_result = run.collect_results([JOB_A, JOB_B, c], got.lines, [], ended)
+    assert a.exit_code == 0 and a.error is None  # finished before the panic: kept
+    assert b.exit_code is None and b.error == f"the lab ended during this job: {ended}"
+    assert c_result.error == f"not run: the lab ended before this job ({ended})"
+
+
+def test_a_garbled_result_line_is_blamed_on_its_job():
+    log = "\n".join([framed("start", {"id": "a", "index": 0}), framed("job", {**RESULT_A, "index": 0})[:-9]]) + "\n"
+    got = serial.parse_serial(log)
+    (a,) = run.collect_results([JOB_A], got.lines, [g.line_no for g in got.garbled], None)
+    assert a.error == "its result line (serial log line 2) was garbled on the console"
+
+
+def test_an_incremental_follower_sees_each_line_once_even_split_mid_line():
+    text = framed("mark", {"name": "a", "uptime": 1}) + "\n" + framed("mark", {"name": "b", "uptime": 2}) + "\n"
+    f = serial.SerialFollower()
+    seen = []
+    for i in range(0, len(text), 7):
+        seen += [ln.data["name"] for ln in f.feed(text[i:i + 7], float(i))]
+    assert seen == ["a", "b"] and f.garbled == []
+
+
+def test_a_killed_machines_last_line_without_newline_is_read():
+    f = serial.SerialFollower()
+    assert f.feed(framed("mark", {"name": "x", "uptime": 1})) == []
+    assert [ln.kind for ln in f.finish()] == ["mark"]
+
+
+def test_signal_and_event_errors_become_the_jobs_error():
+    data = {**RESULT_A, "exit_code": None, "signal": 11, "counts": {},
+            "event_errors": {"kvm:kvm_exit if exit_reason == 10": "perf_event_open: EACCES"}}
+    r = jobs.result_from_line(JOB_A, data, 1.0)
+    assert r.error == "kvm:kvm_exit if exit_reason == 10: perf_event_open: EACCES; killed by signal 11"
+    assert r.signal == 11 and r.wall_s == 1.0
+
+
+# ---- probe files as a host tree -------------------------------------------------------------------
+
+
+def test_probe_files_become_a_tree_the_host_probe_reads(tmp_path):
+    notes = bytes.fromhex("04000000" "08000000" "03000000") + b"GNU\0" + bytes.fromhex("0123456789abcdef")
+    files = {
+        "proc/sys/kernel/osrelease": "7.2.13+deb14-amd64\n",
+        "proc/sys/kernel/version": "#1 SMP PREEMPT_DYNAMIC Debian 7.2.13-1\n",
+        "proc/cmdline": "console=ttyS0,115200 mitigations=off\n",
+        "proc/cpuinfo": "processor\t: 0\nflags\t\t: fpu ibt user_shstk\n\n",
+        "sys/kernel/notes": notes.hex(),
+        "boot/config-7.2.13+deb14-amd64": GOOD_CONFIG,
+        "sys/module/kvm_intel/parameters/cet": "Y\n",
+        "dev/kvm": "",
+    }
+    view = probe_tree.write_probe_tree(files, tmp_path)
+    assert parse_build_id(view.read_bytes("sys/kernel/notes")[0] or b"") == "0123456789abcdef"
+    from cetbench.probe_kernel import probe_kernel
+    k = probe_kernel(view)
+    assert (k.release, k.build_id) == ("7.2.13+deb14-amd64", "0123456789abcdef")
+    assert k.config[arch.CONFIG_USER_SHSTK] == "y" and k.config[arch.CONFIG_KERNEL_IBT] == "y"
+    assert k.cpuinfo_flags == {"user_shstk": True, "ibt": True, "shstk": False}
+    assert k.cmdline["mitigations"] == "off"
+    assert view.exists("dev/kvm") and view.is_dir("sys/module/kvm_intel")
+    assert probe_tree.cpu_count(files) == 1
+
+
+def test_probe_file_paths_cannot_leave_the_tree(tmp_path):
+    for bad in ("../etc/passwd", "/etc/passwd", "proc/../../x"):
+        with pytest.raises(LabError, match="not a relative path"):
+            probe_tree.write_probe_tree({bad: "x"}, tmp_path / "t")
+
+
+# ---- the suite's variants as lab jobs -------------------------------------------------------------
+
+
+def lab_result(job_id, exit_code=0, record=None, counts=None, error=None):
+    return jobs.JobResult(id=job_id, exit_code=exit_code, record=record, counts=counts or {}, output_tail=[],
+                          error=error)
+
+
+def test_variant_jobs_count_only_exact_tracepoints_at_two_sizes():
+    from cetbench.lab import suite
+    from cetbench.workloads.table import by_name
+    v = by_name("host.ctxswitch[shstk=on]")
+    assert suite.tracepoints(v) == ("x86_fpu:x86_fpu_regs_deactivated",)  # no perf software event, no glob
+    one, two = suite.variant_jobs([v])
+    assert one.argv[0] == "/bin/host_ctxswitch" and ("--shstk", "on") == one.argv[one.argv.index("--shstk"):][:2]
+    assert one.argv[-2:] == ("--iterations", "1000") and two.argv[-2:] == ("--iterations", "2000")
+
+
+def test_lab_outcomes_follow_the_native_protocol_and_never_file_cet_off_as_on():
+    from cetbench.lab import suite
+    from cetbench.workloads.table import by_name
+    v = by_name("host.syscall[shstk=on]")
+    ok = {"iterations": 1000, "shstk": "on"}
+    assert suite.variant_outcome(v, lab_result("a", record=ok)).status == "measured"
+    wrong = suite.variant_outcome(v, lab_result("a", record={**ok, "shstk": "off"}))
+    assert wrong.status == "failed" and "shstk=off although the variant asks shstk=on" in (wrong.reason or "")
+    refused = suite.variant_outcome(v, lab_result("a", 3, {"unsupported": "kernel refused", "refused_by": "kernel"}))
+    assert (refused.status, refused.reason, refused.refused_by) == ("unsupported", "kernel refused", "kernel")
+    lost = suite.variant_outcome(v, lab_result("a", None, error="the lab ended during this job: panic"))
+    assert lost.status == "failed" and "panic" in (lost.reason or "")
+    rows = suite.summarize([v], {"host.syscall[shstk=on]x1": lab_result("1", record=ok, counts={"e:x": 1003}),
+                                 "host.syscall[shstk=on]x2": lab_result("2", record=ok, counts={"e:x": 2003})})
+    assert rows[0].outcome.status == "measured" and rows[0].per_op == {"e:x": 1.0}
+
+
+class FakeIndexApt(apt.PrivateApt):
+    """A private apt whose archive is FAKE_INDEX (downloads are not reached in these tests)."""
+
+    def ensure_index(self, max_age_s=0.0):
+        return None
+
+    def index(self, identifier="Packages", prefixes=None, suites=None):
+        return {s: v for s, v in FAKE_INDEX.items() if suites is None or s in suites}
+
+
+def test_a_suite_whose_kernels_are_all_too_old_is_refused_not_blamed_on_the_network(tmp_path):
+    with pytest.raises(KernelRefused, match=r"suite trixie has no linux-image-amd64 of Linux >= 6\.18 "
+                                            r"\(its newest is 6\.12\.48-1\)"):
+        kernel.get_kernel("trixie", cache=tmp_path, apt=FakeIndexApt(tmp_path / "apt", mirror="http://m/debian"))

@@ -1,0 +1,117 @@
+/* cetbench-lab-agent: see agent.h. Commands (used by workloads/lab/init):
+ *   mark NAME                   progress line {"name", "uptime"}
+ *   dump text|hex|exists PATH.. one `file` line per path, for the host-side probe
+ *   count JOBFILE               prints the number of jobs (plain text, for the init script)
+ *   run JOBFILE INDEX           runs one job, one `job` line (after a `start` line)
+ * Exit status 0, or 2 on a usage error. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+#define DUMP_MAX (512 * 1024)
+
+static struct lab_job job; /* large: not on the stack */
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: cetbench-lab-agent mark NAME | dump text|hex|exists PATH... | "
+			"count JOBFILE | run JOBFILE INDEX\n");
+	exit(2);
+}
+
+static void dump_one(const char *mode, const char *path)
+{
+	static char data[DUMP_MAX];
+	struct jbuf j;
+	size_t len = 0;
+	int fd;
+
+	jb_init(&j);
+	jb_raw(&j, "{");
+	jb_key(&j, "path");
+	jb_str(&j, path + (path[0] == '/'), strlen(path + (path[0] == '/')));
+	if (!strcmp(mode, "exists")) {
+		jb_printf(&j, ",\"exists\":%s}", access(path, F_OK) == 0 ? "true" : "false");
+		lab_emit("file", &j);
+		jb_free(&j);
+		return;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t n;
+
+		while (len < sizeof(data) && (n = read(fd, data + len, sizeof(data) - len)) > 0)
+			len += (size_t)n;
+		close(fd);
+	}
+	if (fd < 0) {
+		jb_key(&j, "error");
+		jb_str(&j, strerror(errno), strlen(strerror(errno)));
+	} else if (!strcmp(mode, "hex")) {
+		jb_raw(&j, ",\"encoding\":\"hex\",\"data\":\"");
+		for (size_t i = 0; i < len; i++)
+			jb_printf(&j, "%02x", (unsigned char)data[i]);
+		jb_raw(&j, "\"");
+	} else {
+		jb_raw(&j, ",\"encoding\":\"text\"");
+		jb_key(&j, "data");
+		jb_str(&j, data, len);
+	}
+	jb_raw(&j, "}");
+	lab_emit("file", &j);
+	jb_free(&j);
+}
+
+int main(int argc, char **argv)
+{
+	char why[600];
+
+	if (argc < 3)
+		usage();
+	if (!strcmp(argv[1], "mark")) {
+		struct jbuf j;
+
+		jb_init(&j);
+		jb_raw(&j, "{");
+		jb_key(&j, "name");
+		jb_str(&j, argv[2], strlen(argv[2]));
+		jb_printf(&j, ",\"uptime\":%.3f}", lab_uptime());
+		lab_emit("mark", &j);
+		return 0;
+	}
+	if (!strcmp(argv[1], "dump") && argc >= 4 &&
+	    (!strcmp(argv[2], "text") || !strcmp(argv[2], "hex") || !strcmp(argv[2], "exists"))) {
+		for (int i = 3; i < argc; i++)
+			dump_one(argv[2], argv[i]);
+		return 0;
+	}
+	if (!strcmp(argv[1], "count")) {
+		int n = lab_count_jobs(argv[2]);
+
+		printf("%d\n", n < 0 ? 0 : n);
+		return n < 0;
+	}
+	if (!strcmp(argv[1], "run") && argc == 4) {
+		int index = atoi(argv[3]);
+
+		if (lab_load_job(argv[2], index, &job, why, sizeof(why))) {
+			struct jbuf j;
+
+			jb_init(&j);
+			jb_printf(&j, "{\"id\":null,\"index\":%d", index);
+			jb_key(&j, "error");
+			jb_str(&j, why, strlen(why));
+			jb_raw(&j, "}");
+			lab_emit("job", &j);
+			return 0;
+		}
+		return lab_run_job(&job, index);
+	}
+	usage();
+}
