@@ -45,7 +45,13 @@ import pandas as pd
 
 from cetbench.analysis import stats
 from cetbench.analysis.errors import AnalysisInputError
-from cetbench.analysis.frames import check_same_host, kernel_identity, process_medians, validate_samples
+from cetbench.analysis.frames import (
+    check_same_host,
+    emulation,
+    kernel_identity,
+    process_medians,
+    validate_samples,
+)
 
 
 class Verdict(StrEnum):
@@ -91,7 +97,8 @@ class VariantComparison:
     shift: stats.MedianShift | None
     p_value: float | None
     p_adjusted: float | None
-    emulated: bool
+    #: How its samples were emulated (the label every report prints), or None for hardware.
+    emulated: str | None
     #: Runs behind each side of this variant, and the unit the test took: "runs" (t on run
     #: medians) or "processes" (U on process medians); None when not tested.
     runs_baseline: int = 0
@@ -186,14 +193,14 @@ def compare(
     base_groups, base_runs = _values_by_variant(baseline), _run_medians_by_variant(baseline)
     cand_groups, cand_runs = _values_by_variant(candidate), _run_medians_by_variant(candidate)
     workloads = _workload_by_variant(baseline, candidate)
-    emulated = _emulated_variants(baseline) | _emulated_variants(candidate)
+    emulated = _emulated_variants(pd.concat([baseline, candidate], ignore_index=True))
 
     partial: list[VariantComparison] = []
     for variant in sorted(set(base_groups) | set(cand_groups)):
         x = base_groups.get(variant, np.empty(0))
         y = cand_groups.get(variant, np.empty(0))
         runs = (base_runs.get(variant, np.empty(0)), cand_runs.get(variant, np.empty(0)))
-        partial.append(_measure(variant, workloads[variant], x, y, runs, variant in emulated, cfg))
+        partial.append(_measure(variant, workloads[variant], x, y, runs, emulated.get(variant), cfg))
 
     tested = {i: v.p_value for i, v in enumerate(partial) if v.p_value is not None}
     adjusted = stats.adjust_pvalues(list(tested.values()), cfg.correction)
@@ -262,11 +269,16 @@ def _workload_by_variant(*frames: pd.DataFrame) -> dict[str, str]:
     return out
 
 
-def _emulated_variants(frame: pd.DataFrame) -> set[str]:
+def _emulated_variants(frame: pd.DataFrame) -> dict[str, str]:
+    """Each emulated variant's label."""
     if frame.empty:
-        return set()
-    flagged = frame.loc[frame["emulated"].astype(bool), "variant"]
-    return {str(v) for v in flagged.unique()}
+        return {}
+    out = {}
+    for variant, group in frame.groupby("variant", sort=False, observed=True):
+        label = emulation(group)
+        if label:
+            out[str(variant)] = label
+    return out
 
 
 def _measure(
@@ -275,7 +287,7 @@ def _measure(
     x: np.ndarray,
     y: np.ndarray,
     runs: tuple[np.ndarray, np.ndarray],
-    emulated: bool,
+    emulated: str | None,
     cfg: CompareSettings,
 ) -> VariantComparison:
     """Everything but the corrected verdict; p_value None means "not tested"."""

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from cetbench.analysis.errors import AnalysisInputError
-from cetbench.analysis.frames import KERNEL, process_medians, validate_samples, with_kernel_column
+from cetbench.analysis.frames import KERNEL, emulation, process_medians, validate_samples, with_kernel_column
 from cetbench.workloads.mechanisms import Mechanism
 from cetbench.workloads.variants import kind_of, parse
 
@@ -43,7 +43,7 @@ class MechanismCost:
     reason: str | None
     #: the variants whose counts of this mechanism differ, which inform the figure
     informed_by: tuple[str, ...]
-    emulated: bool
+    emulated: str | None  # the emulation label, None for hardware
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ def _fit_build(
             continue
         rows.append([float(x) for x in row if x is not None])
         names.append(variant)
-    emulated = bool(group["emulated"].astype(bool).any())
+    emulated = emulation(group)
     if not names:
         reason = "no variant of this build has the counts the mechanisms are priced from"
         return [_refused(where, m, reason, (), emulated) for m in relevant], [], excluded
@@ -196,7 +196,7 @@ def _why_not(m: Mechanism) -> str:
 
 
 def _refused(where: tuple[str, str], m: Mechanism, reason: str, informed: tuple[str, ...],
-             emulated: bool) -> MechanismCost:
+             emulated: str | None) -> MechanismCost:
     return MechanismCost(*where, m.id, m.what, None, None, None, reason, informed, emulated)
 
 

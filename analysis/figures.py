@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from cetbench.analysis import stats
-from cetbench.analysis.frames import process_medians, require_columns
+from cetbench.analysis.frames import emulation, process_medians, require_columns
 
 STATUS_COLUMNS = ("variant", "status", "reason", "refused_by", "refusals")
 
@@ -25,7 +25,7 @@ STATUS_COLUMNS = ("variant", "status", "reason", "refused_by", "refusals")
 class VariantFigure:
     variant: str
     workload: str
-    emulated: bool
+    emulated: str | None  # the emulation label, None for hardware
     #: Seconds per op: median of the worker processes' medians, with its 95 % interval.
     time: stats.MedianEstimate
     #: Median cycles per op (TSC ticks on the host, guest TSC in a guest), where recorded.
@@ -69,7 +69,7 @@ def variant_figures(
         hits = group.dropna(subset=["disturbance"]) if "disturbance" in group.columns else group.iloc[:0]
         disturbed = None if hits.empty else f"run {hits['run_id'].iloc[0]}: {hits['disturbance'].iloc[0]}"
         out.append(VariantFigure(
-            variant=str(variant), workload=workload, emulated=bool(group["emulated"].astype(bool).any()),
+            variant=str(variant), workload=workload, emulated=emulation(group),
             time=stats.median_ci(group["value"].to_numpy(np.float64)),
             cycles=float(np.median(cycles)) if cycles.size else None,
             runs=int(group["run_id"].nunique()), key_event=event, events_per_op=per_op, disturbed=disturbed,

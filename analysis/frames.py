@@ -32,6 +32,28 @@ REQUIRED_COLUMNS = (
 #: Name of the derived kernel-identity column added by :func:`with_kernel_column`.
 KERNEL = "kernel"
 
+#: The label of figures from a KVM that is not hardware virtualization (kvm_pvm), when the run
+#: names no emulator; printed beside every such figure in every format.
+EMULATED_KVM = "emulated KVM: not a hardware timing"
+
+
+def emulation(frame: pd.DataFrame) -> str | None:
+    """How a frame's samples were emulated, as every report labels them; None when none were.
+
+    A run of the emulated lab names its emulator (`emulator`: "bochs 3.0 ..., cpu model tigerlake");
+    a guest on a software KVM does not: it gets EMULATED_KVM.
+    """
+    if frame.empty:
+        return None
+    flagged = frame["emulated"].astype(bool).to_numpy()
+    if not flagged.any():
+        return None
+    if "emulator" in frame.columns:
+        names = sorted({str(e) for e in frame.loc[flagged, "emulator"].dropna() if str(e)})
+        if names:
+            return f"emulated: {'; '.join(names)}: not a hardware timing"
+    return EMULATED_KVM
+
 
 def require_columns(frame: pd.DataFrame, what: str, columns: Iterable[str] = REQUIRED_COLUMNS) -> None:
     missing = [c for c in columns if c not in frame.columns]

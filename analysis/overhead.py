@@ -20,6 +20,7 @@ from cetbench.analysis import stats
 from cetbench.analysis.errors import AnalysisInputError
 from cetbench.analysis.frames import (
     KERNEL,
+    emulation,
     process_medians,
     require_columns,
     validate_samples,
@@ -74,7 +75,7 @@ class OverheadRow:
     #: Cycles per op when both sides have them, same convention.
     cycles: stats.MedianShift | None
     events: tuple[EventCost, ...]
-    emulated: bool
+    emulated: str | None  # the emulation label, None for hardware
     #: How on and off were paired: "runs" (t on per-run log ratios, several runs measured both),
     #: "interleaved" (t on log ratios of the worker processes that alternated within one run),
     #: or "processes" (bootstrap of independent process medians: their drift is not cancelled).
@@ -182,7 +183,7 @@ def _row(
         host_fingerprint=fingerprint, kernel=kernel, workload=workload, cet=cet, off_cet=partner,
         variant=variant, off_variant=off_variant, n_on=len(on), n_off=len(off),
         time=time, cycles=cycles, events=costs,
-        emulated=bool(on["emulated"].astype(bool).any() or off["emulated"].astype(bool).any()), pairing=pairing,
+        emulated=emulation(pd.concat([on, off], ignore_index=True)), pairing=pairing,
     )
 
 

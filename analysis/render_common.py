@@ -14,7 +14,7 @@ from cetbench.analysis.compare import CompareResult, VariantComparison
 from cetbench.analysis.costmodel import CostModelResult
 from cetbench.analysis.figures import NotMeasured, VariantFigure
 from cetbench.analysis.overhead import OverheadResult, OverheadRow
-from cetbench.analysis.report import EMULATED_LABEL, Report
+from cetbench.analysis.report import Report
 from cetbench.analysis.stats import MedianShift
 from cetbench.analysis.trend import TrendResult, VariantTrend
 
@@ -84,7 +84,7 @@ def fmt_count(x: float) -> str:
 @dataclass(frozen=True)
 class VariantLine:
     variant: str
-    emulated: bool
+    emulated: str | None  # the emulation label, None for hardware
     cells: tuple[str, ...]  # in VARIANT_HEADERS order
 
 
@@ -132,7 +132,7 @@ class MechanismLine:
     kernel: str
     mechanism: str
     what: str
-    emulated: bool
+    emulated: str | None  # the emulation label, None for hardware
     cells: tuple[str, ...]  # in MECHANISM_HEADERS order
 
 
@@ -165,7 +165,7 @@ def mechanism_notes(result: CostModelResult) -> list[str]:
 @dataclass(frozen=True)
 class CompareLine:
     variant: str
-    emulated: bool
+    emulated: str | None  # the emulation label, None for hardware
     cells: tuple[str, ...]  # in COMPARE_HEADERS order
     reason: str | None
     verdict: str  # the Verdict's value: "regression", "inconclusive", "improvement", "no change"
@@ -246,7 +246,7 @@ def verdict_counts(result: CompareResult) -> list[tuple[str, int]]:
 class OverheadLine:
     title: str  # workload, configuration and its off partner
     kernel: str
-    emulated: bool
+    emulated: str | None  # the emulation label, None for hardware
     cells: tuple[str, ...]  # in OVERHEAD_HEADERS order
     cycles: str | None
     events: tuple[str, ...]
@@ -333,4 +333,4 @@ def absent_section(report: Report, section: str) -> str:
 
 
 def emulated_note(report: Report) -> str | None:
-    return f"* {EMULATED_LABEL}" if report.any_emulated else None
+    return "* " + "; ".join(report.emulations) if report.emulations else None

@@ -31,7 +31,7 @@ from cetbench.analysis.render_common import (
     variant_lines,
     verdict_counts,
 )
-from cetbench.analysis.report import EMULATED_LABEL, Report
+from cetbench.analysis.report import Report
 from cetbench.analysis.trend import VariantTrend
 
 _STYLE = """
@@ -77,8 +77,8 @@ def _slug(verdict: str) -> str:
     return verdict.replace(" ", "-")
 
 
-def _name(name: str, emulated: bool) -> str:
-    return esc(name) + (f' <span class="emulated">({esc(EMULATED_LABEL)})</span>' if emulated else "")
+def _name(name: str, emulated: str | None) -> str:
+    return esc(name) + (f' <span class="emulated">({esc(emulated)})</span>' if emulated else "")
 
 
 def _table(headers: Sequence[str], rows: Iterable[str]) -> list[str]:
@@ -206,9 +206,9 @@ def render_html(report: Report) -> str:
             "</header>"]
     for key, title, content in sections:
         body += [f'<section id="{key}">', f"<h2>{esc(title)}</h2>", *content, "</section>"]
-    if report.any_emulated:
-        body.append(f'<footer><p class="emulated">{esc(EMULATED_LABEL)}: rows and plots so marked were '
-                    "measured on software KVM.</p></footer>")
+    if report.emulations:
+        body.append(f'<footer><p class="emulated">{esc("; ".join(report.emulations))}: rows and plots so marked '
+                    "were measured on an emulated machine, never a hardware timing.</p></footer>")
     head = ['<!DOCTYPE html>', '<html lang="en">', "<head>", '<meta charset="utf-8">',
             f'<meta http-equiv="Content-Security-Policy" content="{esc(csp)}">',
             '<meta name="viewport" content="width=device-width, initial-scale=1">',

@@ -20,7 +20,7 @@ from cetbench.analysis.render_common import (
     trend_lines,
     trend_summary,
 )
-from cetbench.analysis.report import EMULATED_LABEL, Report
+from cetbench.analysis.report import Report
 
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -69,7 +69,7 @@ def _comparison_suite(root: ET.Element, result: CompareResult) -> None:
         figures += [f"n: {v.n_baseline} baseline, {v.n_candidate} candidate processes in "
                     f"{v.runs_baseline} and {v.runs_candidate} runs{tested}"]
         case = _case(suite, f"cetbench.{v.workload}", v.variant, figures, v.emulated)
-        message = "; ".join(figures[:-1] + ([EMULATED_LABEL] if v.emulated else []))
+        message = "; ".join(figures[:-1] + ([v.emulated] if v.emulated else []))
         if v.verdict is Verdict.REGRESSION:
             failure = ET.SubElement(case, "failure", type="regression",
                                     message=clean(f"{v.variant} regressed: {message}"))
@@ -88,10 +88,10 @@ def _properties(suite: ET.Element, lines: list[str]) -> None:
         ET.SubElement(props, "property", name=f"info.{i}", value=clean(line))
 
 
-def _case(suite: ET.Element, classname: str, name: str, details: list[str], emulated: bool) -> ET.Element:
+def _case(suite: ET.Element, classname: str, name: str, details: list[str], emulated: str | None) -> ET.Element:
     case = ET.SubElement(suite, "testcase", classname=clean(classname), name=clean(name), time="0")
     out = ET.SubElement(case, "system-out")
-    out.text = clean("\n".join(details + ([EMULATED_LABEL] if emulated else [])))
+    out.text = clean("\n".join(details + ([emulated] if emulated else [])))
     return case
 
 

@@ -25,7 +25,7 @@ from cetbench.analysis.render_common import (
     trend_summary,
     variant_lines,
 )
-from cetbench.analysis.report import EMULATED_LABEL, Report
+from cetbench.analysis.report import Report
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 
@@ -36,8 +36,8 @@ def escape(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(flat, quote=False))
 
 
-def _label(name: str, emulated: bool) -> str:
-    return escape(name) + (f" *({EMULATED_LABEL})*" if emulated else "")
+def _label(name: str, emulated: str | None) -> str:
+    return escape(name) + (f" *({escape(emulated)})*" if emulated else "")
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -103,6 +103,7 @@ def render_markdown(report: Report) -> str:
     if report.not_measured:
         lines += ["", "## Not measured (no numbers)", ""]
         lines += [f"- {escape(x)}" for x in not_measured_lines(report.not_measured)]
-    if report.any_emulated:
-        lines += ["", f"*{EMULATED_LABEL}*: rows so marked were measured on software KVM."]
+    if report.emulations:
+        lines += ["", f"*{escape('; '.join(report.emulations))}*: rows so marked were measured on an emulated "
+                  "machine, never a hardware timing."]
     return "\n".join(lines) + "\n"

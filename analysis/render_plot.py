@@ -18,7 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from cetbench.analysis.overhead import OverheadResult
-from cetbench.analysis.report import EMULATED_LABEL, Report
+from cetbench.analysis.report import Report
 from cetbench.analysis.trend import TrendResult, VariantTrend
 
 FORMATS = ("png", "svg")
@@ -71,8 +71,9 @@ def overhead_figure(result: OverheadResult) -> Figure:
     for ax, kernel in zip(axes, kernels or ["(no data)"], strict=False):
         _overhead_panel(ax, result, kernel)
     title = "CET overhead: CET-on against CET-off, median ratio with 95 % CI"
-    if any(r.emulated for r in result.rows):
-        title += f"\nhatched bars: {EMULATED_LABEL}"
+    labels = sorted({r.emulated for r in result.rows if r.emulated})
+    if labels:
+        title += f"\nhatched bars: {'; '.join(labels)}"
     fig.suptitle(title, fontsize=10)
     return fig
 
@@ -144,7 +145,7 @@ def _trend_panel(ax: Axes, series: VariantTrend) -> None:
                     xycoords=("data", "axes fraction"), color="red", fontsize=8, ha="left")
     ax.set_xticks(x, [p.build for p in series.points], rotation=15, fontsize=8)
     ax.set_ylabel("ns per op")
-    title = series.variant + (f"  ({EMULATED_LABEL})" if series.emulated else "")
+    title = series.variant + (f"  ({series.emulated})" if series.emulated else "")
     ax.set_title(title, fontsize=10)
 
 

@@ -31,15 +31,15 @@ from cetbench.analysis.render_common import (
     trend_summary,
     variant_lines,
 )
-from cetbench.analysis.report import EMULATED_LABEL, Report
+from cetbench.analysis.report import Report
 
 _VERDICT_STYLE = {"REGRESSION": "bold red", "IMPROVEMENT": "bold green", "inconclusive": "yellow"}
 
 
-def _name(name: str, emulated: bool) -> Text:
+def _name(name: str, emulated: str | None) -> Text:
     text = Text(name)
     if emulated:
-        text.append(f"\n({EMULATED_LABEL})", style="italic magenta")
+        text.append(f"\n({emulated})", style="italic magenta")
     return text
 
 

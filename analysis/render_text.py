@@ -25,7 +25,7 @@ from cetbench.analysis.render_common import (
     trend_summary,
     variant_lines,
 )
-from cetbench.analysis.report import EMULATED_LABEL, Report
+from cetbench.analysis.report import Report
 
 WIDTH = 80
 INDENT = "  "
@@ -88,15 +88,15 @@ def fit(line: str, width: int = WIDTH) -> list[str]:
     ) or [line[:width]]
 
 
-def _name_lines(name: str, emulated: bool) -> list[str]:
+def _name_lines(name: str, emulated: str | None) -> list[str]:
     """A variant's name, with the emulated label beside it or, if that is too wide, below it."""
     if not emulated:
         return [name]
-    labelled = f"{name}  ({EMULATED_LABEL})"
-    return [labelled] if len(labelled) <= WIDTH else [name, f"{INDENT}({EMULATED_LABEL})"]
+    labelled = f"{name}  ({emulated})"
+    return [labelled] if len(labelled) <= WIDTH else [name, f"{INDENT}({emulated})"]
 
 
-def _table(rows: Sequence[tuple[str, bool, Sequence[str]]], headers: Sequence[str]) -> list[str]:
+def _table(rows: Sequence[tuple[str, str | None, Sequence[str]]], headers: Sequence[str]) -> list[str]:
     widths = [len(h) for h in headers]
     for _, _, cells in rows:
         widths = [max(w, len(c)) for w, c in zip(widths, cells, strict=True)]

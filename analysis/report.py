@@ -17,11 +17,13 @@ from typing import Any
 from cetbench.analysis.compare import CompareResult, VariantComparison
 from cetbench.analysis.costmodel import CostModelResult
 from cetbench.analysis.figures import NotMeasured, VariantFigure
+from cetbench.analysis.frames import EMULATED_KVM
 from cetbench.analysis.overhead import EventCost, OverheadResult
 from cetbench.analysis.trend import ChangePoint, TrendResult
 
-#: Printed beside every figure measured on emulated (software) KVM, in every format.
-EMULATED_LABEL = "emulated KVM: not a hardware timing"
+#: Printed beside every figure measured on emulated (software) KVM, in every format (the default
+#: label: a lab run names its emulator instead, frames.emulation).
+EMULATED_LABEL = EMULATED_KVM
 
 SCHEMA = "cetbench-report/1"
 
@@ -43,8 +45,13 @@ class Report:
     def any_emulated(self) -> bool:
         return any(_emulated_flags(self))
 
+    @property
+    def emulations(self) -> tuple[str, ...]:
+        """The distinct emulation labels of the report's figures, sorted."""
+        return tuple(sorted({e for e in _emulated_flags(self) if e}))
 
-def _emulated_flags(report: Report) -> typing.Iterator[bool]:
+
+def _emulated_flags(report: Report) -> typing.Iterator[str | None]:
     if report.variants:
         yield from (v.emulated for v in report.variants)
     if report.comparison:
@@ -77,8 +84,8 @@ def _to_plain(value: object) -> object:
         out = {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
         for name in _DERIVED.get(type(value), ()):
             out[name] = _to_plain(getattr(value, name))
-        if out.get("emulated") is True:
-            out["emulated_label"] = EMULATED_LABEL
+        if out.get("emulated"):
+            out["emulated_label"] = out["emulated"]
         return out
     if isinstance(value, Enum):
         return value.value

@@ -29,7 +29,14 @@ import ruptures as rpt
 
 from cetbench.analysis import stats
 from cetbench.analysis.errors import AnalysisInputError, TooFewBuildsError
-from cetbench.analysis.frames import KERNEL, check_single_host, process_medians, validate_samples, with_kernel_column
+from cetbench.analysis.frames import (
+    KERNEL,
+    check_single_host,
+    emulation,
+    process_medians,
+    validate_samples,
+    with_kernel_column,
+)
 
 #: PELT needs two differences to estimate build-to-build noise, so three builds at least.
 MIN_BUILDS = 3
@@ -45,7 +52,7 @@ _MAD_TO_SIGMA = 1.0 / 0.6744897501960817
 class BuildPoint:
     build: str
     estimate: stats.MedianEstimate
-    emulated: bool
+    emulated: str | None  # the emulation label, None for hardware
 
 
 @dataclass(frozen=True)
@@ -78,7 +85,7 @@ class VariantTrend:
     change_points: tuple[ChangePoint, ...]
     #: Why no change points could be computed (e.g. too few builds), else None.
     note: str | None
-    emulated: bool
+    emulated: str | None  # the emulation label, None for hardware
 
 
 @dataclass(frozen=True)
@@ -162,14 +169,14 @@ def trend(
         )
     rank = {b: i for i, b in enumerate(builds)}
     values = frame["value"].to_numpy(np.float64)
-    emulated = frame["emulated"].to_numpy(bool)
     firsts = frame.groupby("variant", sort=False)["workload"].first()
     workloads = {str(v): str(w) for v, w in firsts.items()}
-    groups: dict[str, list[tuple[int, str, np.ndarray, bool]]] = {}
+    groups: dict[str, list[tuple[int, str, np.ndarray, str | None]]] = {}
     for key, idx in frame.groupby(["variant", KERNEL], observed=True).indices.items():
         variant, kernel = (str(k) for k in cast(tuple[object, object], key))
         if kernel in rank:
-            groups.setdefault(variant, []).append((rank[kernel], kernel, values[idx], bool(emulated[idx].any())))
+            label = emulation(frame.iloc[idx])
+            groups.setdefault(variant, []).append((rank[kernel], kernel, values[idx], label))
     series = [
         _variant_trend(v, workloads[v], sorted(g, key=lambda t: t[0]), alpha, floor, penalty_scale)
         for v, g in sorted(groups.items())
@@ -185,13 +192,13 @@ def trend(
 def _variant_trend(
     variant: str,
     workload: str,
-    groups: list[tuple[int, str, np.ndarray, bool]],
+    groups: list[tuple[int, str, np.ndarray, str | None]],
     alpha: float,
     floor: float,
     penalty_scale: float,
 ) -> VariantTrend:
     points = tuple(BuildPoint(name, stats.median_ci(x), emu) for _, name, x, emu in groups)
-    emulated = any(p.emulated for p in points)
+    emulated = next((p.emulated for p in points if p.emulated), None)
     if len(points) < MIN_BUILDS:
         note = f"too few builds: {len(points)} (need >= {MIN_BUILDS})"
         return VariantTrend(variant, workload, points, (), note, emulated)

@@ -59,6 +59,7 @@ def read_bundle(root: Path) -> RunRecord:
     kernel = manifest.obj("kernel", required=False)
     suite = manifest.obj("suite", required=False)
     kvm = manifest.obj("kvm", required=False)
+    backend = manifest.obj("backend", required=False)
     options = manifest.doc.get("options")
     entries = manifest.obj("variants")
     variants = [_read_variant(files, name, entries.obj(name)) for name in entries.doc]
@@ -79,6 +80,7 @@ def read_bundle(root: Path) -> RunRecord:
         suite_version=suite.text("version"),
         suite_commit=suite.text("git_commit"),
         kvm_implementation=kvm.text("implementation"),
+        emulator=backend.text("emulator"),
         options_json=None if options is None else json.dumps(options, sort_keys=True),
         variants=variants,
     )

@@ -165,6 +165,7 @@ def _insert_run(conn: Connection, record: RunRecord) -> None:
             "started_utc": record.started_utc,
             "finished_utc": record.finished_utc,
             "kvm_implementation": record.kvm_implementation,
+            "emulator": record.emulator,
             "options_json": record.options_json,
             "manifest_json": record.manifest_json,
             "ingested_utc": utcnow(),

@@ -27,6 +27,7 @@ COLUMNS = [
     "run_id", "started_utc", "host", "host_fingerprint", "cpu_model_name", "kernel_release",
     "kernel_version", "kernel_build_id", "kernel_label", "suite_version", "variant", "workload",
     "cet", "cet_on", "unit", "value", "cycles", "emulated", "sample", "process", "interleaved", "disturbance",
+    "emulator", "kvm_implementation",
 ]
 COUNTER_COLUMNS = ["run_id", "variant", "event", "per_op", "state", "count", "unit"]
 
@@ -36,11 +37,13 @@ _META = [
     _R.c.run_id, _R.c.started_utc, _R.c.host, _R.c.host_fingerprint, _R.c.cpu_model_name,
     _R.c.kernel_release, _R.c.kernel_version, _R.c.kernel_build_id, _R.c.kernel_label,
     _R.c.suite_version, _V.c.name.label("variant"), _V.c.workload, _V.c.cet, _V.c.cet_on,
-    _V.c.unit, _V.c.emulated, _V.c.cycles_per_op_median, _V.c.disturbance, _R.c.options_json,
+    _V.c.unit, _V.c.emulated, _V.c.cycles_per_op_median, _V.c.disturbance, _R.c.emulator, _R.c.kvm_implementation,
+    _R.c.options_json,
 ]
 _STRINGS = [
     "run_id", "host", "host_fingerprint", "cpu_model_name", "kernel_release", "kernel_version",
     "kernel_build_id", "kernel_label", "suite_version", "variant", "workload", "cet", "unit", "disturbance",
+    "emulator", "kvm_implementation",
 ]
 
 Strings = str | Iterable[str] | None

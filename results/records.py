@@ -74,6 +74,8 @@ class RunRecord:
     suite_commit: str | None = None
     finished_utc: dt.datetime | None = None
     kvm_implementation: str | None = None
+    #: what emulated the machine the run measured (bundle `backend.emulator`); None for a host
+    emulator: str | None = None
     options_json: str | None = None
     variants: list[VariantRecord] = field(default_factory=list)
 

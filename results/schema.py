@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
@@ -52,35 +52,45 @@ schema_version = sa.Table(
     sa.Column("applied_utc", UTCDateTime, nullable=False),
 )
 
+def _run_columns_of_schema_1() -> list[sa.Column[Any] | sa.Index]:
+    """The runs table as migration 1 created it (fresh objects for each table made from it)."""
+    return [
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("run_id", sa.String(200), nullable=False, unique=True),
+        # sha256 of the input (bundle: manifest + every file it names); makes ingest idempotent.
+        sa.Column("content_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("source_kind", sa.String(20), nullable=False),  # bundle | pyperf | pytest-benchmark
+        sa.Column("host", sa.Text),
+        sa.Column("host_fingerprint", sa.Text),
+        sa.Column("cpu_model_name", sa.Text),
+        sa.Column("kernel_release", sa.Text),
+        sa.Column("kernel_version", sa.Text),
+        sa.Column("kernel_build_id", sa.Text),
+        sa.Column("kernel_label", sa.Text),
+        sa.Column("suite_version", sa.Text),
+        sa.Column("suite_commit", sa.Text),
+        sa.Column("started_utc", UTCDateTime, nullable=False),
+        sa.Column("finished_utc", UTCDateTime),
+        sa.Column("kvm_implementation", sa.Text),
+        sa.Column("options_json", sa.Text),
+        # The input's own description, verbatim: a bundle's manifest.json text, or the metadata of
+        # a pyperf / pytest-benchmark file (machine_info, commit_info, ...).
+        sa.Column("manifest_json", sa.Text, nullable=False),
+        sa.Column("ingested_utc", UTCDateTime, nullable=False),
+        sa.Column("marked_good", sa.Boolean, nullable=False, default=False),
+        sa.Column("marked_good_utc", UTCDateTime),
+        sa.Index("ix_runs_started", "started_utc"),
+        sa.Index("ix_runs_host", "host"),
+    ]
+
+
 runs = sa.Table(
     "runs",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("run_id", sa.String(200), nullable=False, unique=True),
-    # sha256 of the input (bundle: manifest + every file it names); makes ingest idempotent.
-    sa.Column("content_hash", sa.String(64), nullable=False, unique=True),
-    sa.Column("source_kind", sa.String(20), nullable=False),  # bundle | pyperf | pytest-benchmark
-    sa.Column("host", sa.Text),
-    sa.Column("host_fingerprint", sa.Text),
-    sa.Column("cpu_model_name", sa.Text),
-    sa.Column("kernel_release", sa.Text),
-    sa.Column("kernel_version", sa.Text),
-    sa.Column("kernel_build_id", sa.Text),
-    sa.Column("kernel_label", sa.Text),
-    sa.Column("suite_version", sa.Text),
-    sa.Column("suite_commit", sa.Text),
-    sa.Column("started_utc", UTCDateTime, nullable=False),
-    sa.Column("finished_utc", UTCDateTime),
-    sa.Column("kvm_implementation", sa.Text),
-    sa.Column("options_json", sa.Text),
-    # The input's own description, verbatim: a bundle's manifest.json text, or the metadata of
-    # a pyperf / pytest-benchmark file (machine_info, commit_info, ...).
-    sa.Column("manifest_json", sa.Text, nullable=False),
-    sa.Column("ingested_utc", UTCDateTime, nullable=False),
-    sa.Column("marked_good", sa.Boolean, nullable=False, default=False),
-    sa.Column("marked_good_utc", UTCDateTime),
-    sa.Index("ix_runs_started", "started_utc"),
-    sa.Index("ix_runs_host", "host"),
+    *_run_columns_of_schema_1(),
+    # What emulated the machine the run measured (a bundle's backend.emulator, e.g. bochs and its CPU
+    # model); NULL for a host. Added by migration 5.
+    sa.Column("emulator", sa.Text),
 )
 
 def _variant_columns_of_schema_1() -> list[sa.Column[Any] | sa.UniqueConstraint]:
@@ -162,8 +172,8 @@ def _tables_of_schema_1() -> list[sa.Table]:
     """The tables as migration 1 created them: today's, with `samples` frozen without `process` and
     `variants` without `refusals`."""
     frozen = sa.MetaData()
-    for table in (runs, counters):
-        table.to_metadata(frozen)
+    counters.to_metadata(frozen)
+    sa.Table("runs", frozen, *_run_columns_of_schema_1())
     sa.Table("variants", frozen, *_variant_columns_of_schema_1())
     sa.Table(
         "samples",
@@ -204,6 +214,12 @@ def _migration_4(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE variants ADD COLUMN disturbance TEXT"))
 
 
+def _migration_5(conn: Connection) -> None:
+    """runs.emulator: what emulated the machine a run measured (NULL: a host)."""
+    conn.execute(sa.text("ALTER TABLE runs ADD COLUMN emulator TEXT"))
+
+
 # Ordered: MIGRATIONS[i] brings a store from version i to version i + 1.
-MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2, _migration_3, _migration_4]
+MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2, _migration_3, _migration_4,
+                                                  _migration_5]
 assert len(MIGRATIONS) == SCHEMA_VERSION
