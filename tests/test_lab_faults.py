@@ -82,10 +82,10 @@ def kernel(tmp_path: Path) -> Kernel:
                   origin="path", spec=str(tmp_path), vmlinuz_sha256="0", root=tmp_path)
 
 
-def lab(mode, fake, kernel, tmp_path, monkeypatch, timeout_s=60.0):
+def lab(mode, fake, kernel, tmp_path, monkeypatch, timeout_s=60.0, stall_s=60.0):
     monkeypatch.setenv("FAKE_BOCHS_MODE", mode)
     t0 = time.monotonic()
-    outcome = boot(fake, tmp_path / "lab.iso", tmp_path / "run", timeout_s, poll_s=0.02)
+    outcome = boot(fake, tmp_path / "lab.iso", tmp_path / "run", timeout_s, poll_s=0.02, stall_s=stall_s)
     return lab_run_from(outcome, JOBS, kernel, "fake bochs", timeout_s, t0, 0.0), outcome
 
 
@@ -109,6 +109,16 @@ def test_a_hang_is_killed_at_the_timeout_keeping_finished_jobs(fake, kernel, tmp
     a, b = run.jobs
     assert (a.exit_code, a.error) == (0, None)
     assert b.exit_code is None and b.error == f"the lab ended during this job: {run.failure}"
+
+
+def test_a_bochs_that_stops_running_is_killed_long_before_the_timeout(fake, kernel, tmp_path, monkeypatch):
+    # The stand-in's hang sleeps: no CPU time, as a deadlocked bochs (a real one spins while the guest idles).
+    t0 = time.monotonic()
+    run, outcome = lab("hang", fake, kernel, tmp_path, monkeypatch, timeout_s=600.0, stall_s=1.0)
+    assert time.monotonic() - t0 < 60 and not outcome.timed_out
+    assert outcome.stalled_s is not None and outcome.stalled_s >= 1.0
+    assert run.failure is not None and run.failure.startswith("bochs stopped running (no CPU time for")
+    assert [(j.id, j.exit_code) for j in run.jobs] == [("a", 0), ("b", None)]
 
 
 def test_a_kernel_panic_ends_the_lab_without_waiting_for_the_timeout(fake, kernel, tmp_path, monkeypatch):

@@ -3,7 +3,9 @@
 One bochs process per boot in its own session (a timeout kills it and nothing else), stdin closed,
 cwd = the run's work directory (bochsrc, serial.log, bochs.log there). The guest's ACPI power-off is
 the normal end: bochs logs "ACPI control: soft power off" and exits with status 1 (its fatal path).
-A hang is killed at the timeout and a kernel panic as soon as it is seen; the serial log stays.
+A hang is killed at the timeout, a kernel panic as soon as it is seen, and a bochs that stops running
+(no CPU time for STALL_S: bochs spins even while the guest idles, so that is bochs itself stuck) as soon
+as that is clear; the serial log stays.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ DEFAULT_MEMORY_MB = 1024
 DEFAULT_IPS = 100_000_000  # paces bochs's devices only; the guest's clock is its instruction count
 TIME0 = 1767225600  # guest RTC at power-on (2026-01-01), fixed so that two boots see the same time
 PANIC_GRACE_S = 2.0  # after a panic line, the rest of the panic message is given this long to arrive
+STALL_S = 60.0  # host seconds without any CPU time used by bochs before it is called stuck
 
 BOCHSRC = """\
 # written by cetbench (bench/lab/boot.py)
@@ -66,6 +69,7 @@ class BootOutcome:
     powered_off: bool
     timed_out: bool
     wall_s: float
+    stalled_s: float | None  # set when bochs was killed for using no CPU time this long
     serial: SerialFollower
     marks: dict[str, float] = field(default_factory=dict)  # agent mark -> host seconds when first seen
 
@@ -99,9 +103,19 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             continue
 
 
+def _cpu_ticks(pid: int) -> int | None:
+    """utime + stime of a live process, in clock ticks (None once it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": field 3 (state) is fields[0]
+    return int(fields[11]) + int(fields[12])
+
+
 def boot(emulator: Emulator, iso: Path, workdir: Path, timeout_s: float,
          on_line: Callable[[LabLine], None] | None = None, memory_mb: int = DEFAULT_MEMORY_MB,
-         poll_s: float = 0.05) -> BootOutcome:
+         poll_s: float = 0.05, stall_s: float = STALL_S) -> BootOutcome:
     """Boot `iso` and follow it to its power-off, a panic or `timeout_s` (host wall seconds)."""
     workdir.mkdir(parents=True, exist_ok=True)
     serial_log, bochs_log = workdir / "serial.log", workdir / "bochs.log"
@@ -114,6 +128,8 @@ def boot(emulator: Emulator, iso: Path, workdir: Path, timeout_s: float,
     offset = 0
     timed_out = False
     panic_at: float | None = None
+    stalled_s: float | None = None
+    last_ticks: tuple[int | None, float] = (None, 0.0)  # bochs's CPU ticks, and when they last moved
     t0 = time.monotonic()
     with (workdir / "bochs.out").open("wb") as out:
         proc = subprocess.Popen([str(emulator.binary), "-q", "-f", str(rc_path.resolve())], cwd=workdir,
@@ -147,6 +163,13 @@ def boot(emulator: Emulator, iso: Path, workdir: Path, timeout_s: float,
                     timed_out = True
                     _stop(proc)
                     continue
+                ticks = _cpu_ticks(proc.pid)
+                if ticks != last_ticks[0]:
+                    last_ticks = (ticks, now)
+                elif now - last_ticks[1] > stall_s:
+                    stalled_s = now - last_ticks[1]
+                    _stop(proc)
+                    continue
                 time.sleep(poll_s)
         finally:
             if proc.poll() is None:
@@ -154,4 +177,5 @@ def boot(emulator: Emulator, iso: Path, workdir: Path, timeout_s: float,
     log_text = bochs_log.read_text(errors="replace") if bochs_log.exists() else ""
     return BootOutcome(serial_log=serial_log, bochs_log=bochs_log, returncode=proc.returncode,
                        powered_off=POWER_OFF in log_text, timed_out=timed_out, wall_s=time.monotonic() - t0,
+                       stalled_s=stalled_s,
                        serial=follower, marks=marks)

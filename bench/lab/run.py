@@ -76,6 +76,9 @@ def _failure(outcome: BootOutcome, timeout_s: float) -> str | None:
     where = f"serial log {outcome.serial_log}"
     if outcome.panic:
         return f"the guest kernel panicked: {outcome.panic} ({where})"
+    if outcome.stalled_s is not None:
+        return (f"bochs stopped running (no CPU time for {outcome.stalled_s:.0f} s: stuck, not the guest) "
+                f"and was killed ({where}, bochs log {outcome.bochs_log})")
     if outcome.timed_out:
         return f"the lab did not finish within {timeout_s:g} s and was killed ({where})"
     if "done" not in outcome.marks:
