@@ -232,6 +232,33 @@ def test_a_kernel_path_in_either_layout(tmp_path, split):
     assert (k.modules_dir / "kernel/arch/x86/kvm/kvm.ko.xz").exists()
 
 
+def test_a_kernel_cached_with_fewer_modules_than_the_lab_uses_is_unpacked_again(tmp_path):
+    import shutil
+    import subprocess
+    release = "7.2.13+deb14-amd64"
+    tree = unpacked_kernel(tmp_path / "pkg", release, GOOD_CONFIG)
+    msr_ko = Path("usr/lib/modules", release, "kernel/arch/x86/kernel/msr.ko.xz")
+    (tree / msr_ko).parent.mkdir(parents=True)
+    (tree / msr_ko).write_bytes(b"msr module")
+    (tree / "DEBIAN").mkdir()
+    (tree / "DEBIAN" / "control").write_text(f"Package: linux-image-{release}\nVersion: 7.2.13-1\n"
+                                             "Architecture: amd64\nMaintainer: t <t@t>\nDescription: t\n")
+    (tmp_path / "debs").mkdir()
+    subprocess.run(["dpkg-deb", "--build", "-Zgzip", str(tree), str(tmp_path / "debs" / "k.deb")], check=True,
+                   capture_output=True)
+    first = kernel.get_kernel(str(tmp_path / "debs"), cache=tmp_path / "cache")
+    cached = first.root.parent
+    assert (first.root / msr_ko).read_bytes() == b"msr module"
+    assert not (first.root / "usr/lib/modules" / release / "kernel/drivers").exists()  # pruned
+    # as an older cetbench left it: pruned to fewer module dirs, with no record of which
+    meta = json.loads((cached / "kernel.json").read_text())
+    (cached / "kernel.json").write_text(json.dumps({"packages": meta["packages"]}))
+    shutil.rmtree(first.root / "usr/lib/modules" / release / "kernel/arch/x86/kernel")
+    again = kernel.get_kernel(str(tmp_path / "debs"), cache=tmp_path / "cache")
+    assert again.root == first.root and (again.root / msr_ko).read_bytes() == b"msr module"
+    assert json.loads((cached / "kernel.json").read_text())["kept"] == list(kernel.KEPT_MODULE_DIRS)
+
+
 def test_a_kernel_path_without_cet_is_refused(tmp_path):
     root = unpacked_kernel(tmp_path / "k", "7.2.13+deb14-amd64", GOOD_CONFIG.replace("IBT=y", "IBT=n"))
     with pytest.raises(KernelRefused, match='CONFIG_X86_KERNEL_IBT=y, config says "CONFIG_X86_KERNEL_IBT=n"'):
@@ -506,6 +533,24 @@ def test_probe_files_become_a_tree_the_host_probe_reads(tmp_path):
     assert k.cmdline["mitigations"] == "off"
     assert view.exists("dev/kvm") and view.is_dir("sys/module/kvm_intel")
     assert probe_tree.cpu_count(files) == 1
+
+
+def test_msrs_the_agent_dumps_are_read_by_the_host_probe_at_their_index(tmp_path):
+    from cetbench.probe_cpu import read_msr
+
+    def msr(index: int, value: int, line_no: int) -> serial.LabLine:
+        return serial.LabLine("file", {"path": "dev/cpu/0/msr", "encoding": "hex", "offset": index,
+                                "data": value.to_bytes(8, "little").hex()}, line_no)
+
+    config = tmp_path / "config"
+    config.write_text(GOOD_CONFIG)
+    k = kernel.Kernel(release="7.2.13+deb14-amd64", vmlinuz=tmp_path / "vmlinuz", modules_dir=tmp_path,
+                      config=config, origin="path", spec=str(tmp_path), vmlinuz_sha256="0", root=tmp_path)
+    files = run.probe_files_from([msr(arch.MSR_IA32_XSS, 0x1800, 1), msr(0x10, 0x1234, 2)], k)
+    view = probe_tree.write_probe_tree(files, tmp_path / "tree")
+    assert read_msr(view, arch.MSR_IA32_XSS) == (0x1800, None)  # the later, lower MSR did not clobber it
+    assert read_msr(view, 0x10) == (0x1234, None)
+    assert read_msr(view, 0x6A0)[0] == 0  # what the agent did not dump reads as 0, never as an error
 
 
 def test_probe_file_paths_cannot_leave_the_tree(tmp_path):

@@ -37,7 +37,8 @@ JOB_FILE = "etc/cetbench/jobs"  # workloads/lab/init
 INIT_SCRIPT = WORKLOADS_DIR / "lab" / "init"
 #: Load order and where each module sits below the kernel's modules directory (without .ko* suffix).
 MODULES = (("irqbypass", "kernel/virt/lib/irqbypass"), ("kvm", "kernel/arch/x86/kvm/kvm"),
-           ("kvm-intel", "kernel/arch/x86/kvm/kvm-intel"))
+           ("kvm-intel", "kernel/arch/x86/kvm/kvm-intel"),
+           ("msr", "kernel/arch/x86/kernel/msr"))  # /dev/cpu/N/msr: the probe reads the host's IA32_XSS
 #: The serial console, no KASLR or timer checks, and the prototype's determinism: bochs seeds RDRAND/RDSEED
 #: from the host clock, so hiding them and user address randomisation makes per-op counts repeat exactly.
 KERNEL_CMDLINE = ("console=ttyS0,115200 mitigations=off nokaslr tsc=reliable no_timer_check "

@@ -43,7 +43,7 @@ REQUIRED_CONFIG: dict[str, tuple[str, ...]] = {
     "KVM_INTEL": ("y", "m"),
 }
 #: Parts of the modules tree the lab image uses; the rest of a kernel's modules is not kept in the cache.
-KEPT_MODULE_DIRS = ("kernel/arch/x86/kvm", "kernel/virt")
+KEPT_MODULE_DIRS = ("kernel/arch/x86/kvm", "kernel/virt", "kernel/arch/x86/kernel")  # the last: msr.ko
 OFFLINE_HINT = ("to work offline, give the kernel as a path: a directory holding that kernel's .deb files "
                 "(linux-image-*, and linux-binary-*/linux-modules-* where Debian splits them) or an unpacked "
                 "kernel (a directory with boot/vmlinuz-RELEASE or usr/lib/modules/RELEASE/vmlinuz)")
@@ -161,11 +161,16 @@ def _load(root: Path, spec: str, origin: str, packages: tuple[DebPackage, ...],
                   vmlinuz_sha256=sha256_file(vmlinuz), root=root, packages=packages, warnings=warnings)
 
 
-def _cached(dest: Path, spec: str, origin: str, warnings: tuple[str, ...]) -> Kernel | None:
+def _cached(dest: Path, spec: str, origin: str, warnings: tuple[str, ...], *, any_kept: bool = False) -> Kernel | None:
+    """The kernel unpacked at `dest`, or None when absent or pruned to other module dirs than the lab
+    now uses (it is unpacked again from its .debs); `any_kept` takes it as it is (a path given by hand)."""
     meta = dest / "kernel.json"
     if not meta.exists():
         return None
-    packages = tuple(DebPackage(**p) for p in json.loads(meta.read_text())["packages"])
+    recorded = json.loads(meta.read_text())
+    if not any_kept and tuple(recorded.get("kept", ())) != KEPT_MODULE_DIRS:
+        return None
+    packages = tuple(DebPackage(**p) for p in recorded["packages"])
     return _load(dest / "root", spec, origin, packages, warnings)
 
 
@@ -177,7 +182,10 @@ def _install(debs: list[tuple[Path, DebPackage]], dest: Path) -> None:
         for deb, _ in debs:
             unpack(deb, full)
         _prune(full, staged / "root")
-        (staged / "kernel.json").write_text(json.dumps({"packages": [p.to_json() for _, p in debs]}, indent=1))
+        (staged / "kernel.json").write_text(json.dumps(
+            {"packages": [p.to_json() for _, p in debs], "kept": list(KEPT_MODULE_DIRS)}, indent=1))
+        if (dest / "kernel.json").exists():  # an older pruning: replaced whole, never merged
+            os.rename(dest, Path(tmp) / "stale")
         try:
             os.rename(staged, dest)
         except OSError:
@@ -254,7 +262,7 @@ def _from_path(path: Path, cache: Path) -> Kernel:
         # One of the lab cache's own kernel directories (or its root/): the packages are recorded there.
         for meta_dir in (path, path.parent):
             if (meta_dir / "kernel.json").exists() and (meta_dir / "root").is_dir():
-                cached = _cached(meta_dir, spec, "path", ())
+                cached = _cached(meta_dir, spec, "path", (), any_kept=True)
                 assert cached is not None
                 return cached
         return _load(path, spec, "path", ())

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from cetbench.lab.run import LabRun
 
 #: Probe files the agent sends as hex (binary contents).
-BINARY_PROBE_FILES = frozenset({"sys/kernel/notes"})
+BINARY_PROBE_FILES = frozenset({"sys/kernel/notes", "dev/cpu/0/msr"})
 NO_PERF = "no perf binary in the lab image: the lab counts tracepoints with cetbench-lab-agent (perf_event_open)"
 
 
@@ -51,4 +51,4 @@ def lab_host_facts(run: LabRun, tree: Path) -> HostFacts:
     view = write_probe_tree(run.probe_files, tree)
     error = None if run.native_probe else "cetbench-probe gave no JSON inside the lab"
     return collect(view=view, native=run.native_probe, native_error=error, run=_no_perf, perf="perf",
-                   ncpus=cpu_count(run.probe_files))
+                   ncpus=cpu_count(run.probe_files), euid=0)  # the lab's agent runs everything as root

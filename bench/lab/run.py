@@ -64,7 +64,11 @@ def probe_files_from(lines: list[LabLine], kernel: Kernel) -> dict[str, str]:
         if line.kind != "file":
             continue
         path = str(line.data.get("path", ""))
-        if "data" in line.data:
+        if "offset" in line.data and "data" in line.data:  # an MSR: its bytes (hex) at their offset in the device
+            at, data = 2 * int(str(line.data["offset"])), str(line.data["data"])
+            old = files.get(path, "").ljust(at, "0")
+            files[path] = old[:at] + data + old[at + len(data):]
+        elif "data" in line.data:
             files[path] = str(line.data["data"])
         elif line.data.get("exists"):
             files[path] = ""

@@ -1,6 +1,7 @@
 /* cetbench-lab-agent: see agent.h. Commands (used by workloads/lab/init):
  *   mark NAME                   progress line {"name", "uptime"}
  *   dump text|hex|exists PATH.. one `file` line per path, for the host-side probe
+ *   dump msr INDEX...          the MSR at INDEX of CPU 0 (msr driver), as `file` line of /dev/cpu/0/msr
  *   count JOBFILE               prints the number of jobs (plain text, for the init script)
  *   run JOBFILE INDEX           runs one job, one `job` line (after a `start` line)
  * Exit status 0, or 2 on a usage error. */
@@ -23,6 +24,32 @@ static void usage(void)
 	fprintf(stderr, "usage: cetbench-lab-agent mark NAME | dump text|hex|exists PATH... | "
 			"count JOBFILE | run JOBFILE INDEX\n");
 	exit(2);
+}
+
+/* One MSR through the msr driver: pread(8) at offset INDEX, sent with its offset. */
+static void dump_msr(const char *index)
+{
+	struct jbuf j;
+	unsigned long long value = 0, at = strtoull(index, 0, 0);
+	int fd = open("/dev/cpu/0/msr", O_RDONLY | O_CLOEXEC);
+	int ok = fd >= 0 && pread(fd, &value, sizeof(value), (off_t)at) == (ssize_t)sizeof(value);
+
+	jb_init(&j);
+	jb_raw(&j, "{\"path\":\"dev/cpu/0/msr\"");
+	if (ok) {
+		jb_printf(&j, ",\"encoding\":\"hex\",\"offset\":%llu,\"data\":\"", at);
+		for (size_t i = 0; i < sizeof(value); i++)
+			jb_printf(&j, "%02x", (unsigned)((value >> (8 * i)) & 0xff));
+		jb_raw(&j, "\"}");
+	} else {
+		jb_key(&j, "error");
+		jb_str(&j, strerror(errno), strlen(strerror(errno)));
+		jb_raw(&j, "}");
+	}
+	if (fd >= 0)
+		close(fd);
+	lab_emit("file", &j);
+	jb_free(&j);
 }
 
 static void dump_one(const char *mode, const char *path)
@@ -83,6 +110,11 @@ int main(int argc, char **argv)
 		jb_str(&j, argv[2], strlen(argv[2]));
 		jb_printf(&j, ",\"uptime\":%.3f}", lab_uptime());
 		lab_emit("mark", &j);
+		return 0;
+	}
+	if (!strcmp(argv[1], "dump") && argc >= 4 && !strcmp(argv[2], "msr")) {
+		for (int i = 3; i < argc; i++)
+			dump_msr(argv[i]);
 		return 0;
 	}
 	if (!strcmp(argv[1], "dump") && argc >= 4 &&
