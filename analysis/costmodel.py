@@ -41,7 +41,7 @@ class MechanismCost:
     high: float | None
     #: why it is not identified (and what to measure), or None
     reason: str | None
-    #: the variants whose counts of this mechanism differ, which inform the figure
+    #: the measured variants that pay it (count per op not 0); the fit contrasts them with the rest
     informed_by: tuple[str, ...]
     emulated: str | None  # the emulation label, None for hardware
 

@@ -23,7 +23,7 @@ _TIME_UNITS = ((1.0, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns"))
 COMPARE_HEADERS = ("baseline", "candidate", "change", "±", "95% CI of change", "p", "verdict")
 OVERHEAD_HEADERS = ("CET off", "CET on", "difference [95% CI]", "ratio [95% CI]", "n on/off (paired by)")
 VARIANT_HEADERS = ("time/op [95% CI]", "cycles/op", "runs", "processes", "key event per op")
-MECHANISM_HEADERS = ("cost per time paid [95% CI]", "informed by")
+MECHANISM_HEADERS = ("cost per time paid [95% CI]", "paid in")
 MECHANISM_TITLE = "Mechanism costs (joint fit over the variants, 95 % bootstrap CI over worker processes)"
 
 NOISE_LEGEND = "±: 95 % uncertainty of the medians (larger of baseline and candidate)"

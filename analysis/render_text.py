@@ -65,7 +65,7 @@ def render_text(report: Report) -> str:
             cost, informed = m.cells
             lines += [*_name_lines(f"{m.mechanism}: {m.what}", m.emulated), f"{INDENT}{cost}"]
             if informed != "-":
-                lines.append(f"{INDENT}informed by {informed}")
+                lines.append(f"{INDENT}paid in {informed}")
         lines += ["", *mechanism_notes(report.mechanisms)]
     if report.trend is not None:
         lines += ["", "Trend", "-" * 5, *trend_summary(report.trend), *_trend(report)]

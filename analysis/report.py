@@ -73,7 +73,7 @@ _DERIVED: dict[type, tuple[str, ...]] = {
 }
 
 def report_to_dict(report: Report) -> dict[str, Any]:
-    """Plain JSON-ready data (dicts, lists, str, float, bool, None); emulated rows are labelled."""
+    """Plain JSON-ready data (dicts, lists, str, float, bool, None); an emulated row's `emulated` is its label."""
     data = _to_plain(report)
     assert isinstance(data, dict)
     return {"schema": SCHEMA, **data}
@@ -84,8 +84,6 @@ def _to_plain(value: object) -> object:
         out = {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
         for name in _DERIVED.get(type(value), ()):
             out[name] = _to_plain(getattr(value, name))
-        if out.get("emulated"):
-            out["emulated_label"] = out["emulated"]
         return out
     if isinstance(value, Enum):
         return value.value

@@ -114,7 +114,7 @@ def test_json_round_trips(report: Report) -> None:
     assert data["schema"] == "cetbench-report/1"
     assert parse_json(text) == report
     emulated_rows = [v for v in data["comparison"]["variants"] if v["emulated"]]
-    assert emulated_rows and all(v["emulated_label"] == EMULATED_LABEL for v in emulated_rows)
+    assert emulated_rows and all(v["emulated"] == EMULATED_LABEL for v in emulated_rows)
     regressed = next(v for v in data["comparison"]["variants"] if v["variant"] == REGRESSED)
     assert regressed["verdict"] == "regression" and regressed["change"] > 0.05
 
