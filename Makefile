@@ -32,10 +32,10 @@ test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q; rc=$$?; [ $$rc -eq 5 ] && echo "pytest collected no tests" && rc=0; exit $$rc
 
 # The emulated CET lab (docs/lab.md): set up (cached), then every variant once on Debian's kernel under
-# bochs `tigerlake`, with the CET state each read back and tracepoint counts per op.
+# bochs `tigerlake`, with the CET state each read back and tracepoint counts per op, stored as a run.
 lab: $(STAMP)
 	tools/install-lab
-	$(BIN)/python -m cetbench.lab
+	$(BIN)/cetbench lab
 
 lint: $(STAMP)
 	$(BIN)/ruff check bench workloads results analysis tests benchmarks

@@ -42,8 +42,12 @@ def ingest_bundle(store: results.Store, root: Path) -> None:
 def run_and_store(opts: RunOptions, store_url: str | None, no_store: bool = False,
                   progress: ProgressHook | None = None) -> StoredRun:
     if not no_store:
-        store = results.open_store(store_url)  # before the run: an unreachable store fails fast
-    bundle = execute(opts, progress)
+        results.open_store(store_url).close()  # before the run: an unreachable store fails fast
+    return store_and_summarise(execute(opts, progress), store_url, no_store)
+
+
+def store_and_summarise(bundle: Bundle, store_url: str | None, no_store: bool = False) -> StoredRun:
+    """Ingest a finished bundle (into a throwaway store when none is wanted) and summarise it from there."""
     title = f"run {bundle.manifest['run_id']}"
     if no_store:
         with tempfile.TemporaryDirectory(prefix="cetbench-summary-") as tmp, \
@@ -51,7 +55,7 @@ def run_and_store(opts: RunOptions, store_url: str | None, no_store: bool = Fals
             ingest_bundle(scratch, bundle.root)
             summary = run_report(scratch, [bundle.manifest["run_id"]], title, with_variants=True)
         return StoredRun(bundle, None, summary)
-    with store:
+    with results.open_store(store_url) as store:
         ingest_bundle(store, bundle.root)
         return StoredRun(bundle, store.display_url, run_report(store, [bundle.manifest["run_id"]], title,
                                                                 with_variants=True))

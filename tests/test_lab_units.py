@@ -569,9 +569,13 @@ def lab_result(job_id, exit_code=0, record=None, counts=None, error=None):
 
 def test_variant_jobs_count_only_exact_tracepoints_at_two_sizes():
     from cetbench.lab import suite
+    from cetbench.workloads.mechanisms import PL3_SSP_WRITE, TASK_CETU_LIVE_SAVE
     from cetbench.workloads.table import by_name
     v = by_name("host.ctxswitch[shstk=on]")
-    assert suite.tracepoints(v) == ("x86_fpu:x86_fpu_regs_deactivated",)  # no perf software event, no glob
+    got = suite.tracepoints(v)
+    # its key event (which the perf pass counts under x86_fpu:*) and the mechanisms' filtered tracepoints;
+    # no perf software or hardware event, no glob
+    assert got == ("x86_fpu:x86_fpu_regs_deactivated", PL3_SSP_WRITE, TASK_CETU_LIVE_SAVE)
     one, two = suite.variant_jobs([v])
     assert one.argv[0] == "/bin/host_ctxswitch" and ("--shstk", "on") == one.argv[one.argv.index("--shstk"):][:2]
     assert one.argv[-2:] == ("--iterations", "1000") and two.argv[-2:] == ("--iterations", "2000")

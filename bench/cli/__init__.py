@@ -11,7 +11,7 @@ import sys
 import click
 
 from cetbench import __version__
-from cetbench.cli import analyze, bisect, host, run, store
+from cetbench.cli import analyze, bisect, host, lab, run, store
 from cetbench.cli.errors import EXIT_USAGE, exit_code_for
 
 
@@ -21,7 +21,7 @@ def cli() -> None:
     """Measure what CET (shadow stack, IBT) costs on Linux/KVM context-switch paths."""
 
 
-for command in (host.probe, host.explain, run.run, run.ci, store.ingest, store.list_runs, store.mark_good,
+for command in (host.probe, host.explain, run.run, run.ci, lab.lab, store.ingest, store.list_runs, store.mark_good,
                 analyze.overhead, analyze.compare, analyze.trend, analyze.report, bisect.bisect):
     cli.add_command(command)
 

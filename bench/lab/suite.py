@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from cetbench.lab.image import ImagePrograms
 from cetbench.lab.jobs import JobResult, LabJob
 from cetbench.native import NativeOutcome, classify, variant_command
+from cetbench.perf_pass import events_for
+from cetbench.workloads.mechanisms import split_spec
 from cetbench.workloads.table import Variant
 from cetbench.workloads.variants import GUEST
 
@@ -21,9 +23,11 @@ JOB_TIMEOUT_S = 30.0  # guest seconds
 
 
 def tracepoints(variant: Variant) -> tuple[str, ...]:
-    """The workload's tracepoints the agent can count: exact `subsys:name`, no globs, no perf software events."""
-    events = (*variant.workload.key_events, *variant.workload.events)
-    return tuple(dict.fromkeys(e for e in events if ":" in e and "*" not in e))
+    """What the perf pass counts for the workload (its key events, the mechanisms' filtered specs, the
+    kvm events of a guest) that the agent can count: tracepoints `subsys:name [if FILTER]`, no globs,
+    no perf software or hardware events."""
+    wanted = (*variant.workload.key_events, *events_for(variant.workload))  # a key event may be under a glob
+    return tuple(dict.fromkeys(e for e in wanted if ":" in split_spec(e)[0] and "*" not in e))
 
 
 def job_id(variant: Variant, scale: int) -> str:
@@ -36,7 +40,9 @@ def variant_jobs(variants: Sequence[Variant], programs: ImagePrograms | None = N
     for v in variants:
         n = ITERATIONS["guest" if v.workload.kind == GUEST else "host"]
         cmd = tuple(variant_command(v, programs, cpu=0))
-        out += [LabJob(job_id(v, k), (*cmd, "--iterations", str(k * n)), events=tracepoints(v), timeout_s=JOB_TIMEOUT_S)
+        knob = v.id.value("kvmcet")  # kvm_intel reloaded with the variant's `cet` (the agent does it)
+        out += [LabJob(job_id(v, k), (*cmd, "--iterations", str(k * n)), events=tracepoints(v), timeout_s=JOB_TIMEOUT_S,
+                       kvm_intel={"cet": knob} if knob is not None else None)
                 for k in (1, 2)]
     return out
 
