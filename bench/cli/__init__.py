@@ -12,6 +12,7 @@ import click
 
 from cetbench import __version__
 from cetbench.cli import analyze, host, run, store
+from cetbench.cli.console import one_line
 from cetbench.cli.errors import EXIT_USAGE, exit_code_for
 
 
@@ -39,6 +40,6 @@ def main(argv: list[str] | None = None) -> None:
         code = exit_code_for(exc)
         if code is None:
             raise  # a bug: the traceback is what a developer needs
-        click.echo(f"cetbench: {exc}", err=True)
+        click.echo(f"cetbench: {one_line(str(exc))}", err=True)
         sys.exit(code)
     sys.exit(status if isinstance(status, int) else 0)
