@@ -131,6 +131,33 @@ def test_unusable_url_gives_one_clean_error_without_the_password(url: str, expec
     assert error.__cause__ is None and (error.__context__ is None or error.__suppress_context__)
 
 
+# Found by benchmarks/fuzz_inputs.py: each URL raised something other than a StoreError, or showed the
+# password.
+@pytest.mark.parametrize("url, expected", [
+    ("sqlite3:///results.sqlite", "unsupported kind 'sqlite3'"),  # was NoSuchModuleError
+    (f"sqlite://lab:{SECRET}@localhost/results.sqlite", "name a SQLite file"),  # was ArgumentError
+    ("sqlite:///results.sqlite?timeout=abc", "with no host, user or query"),  # was ValueError
+    (f"postgresql://lab\udcff:{SECRET}@127.0.0.1:1/results", "not valid UTF-8"),  # was UnicodeEncodeError
+    (f"postgresql://lab@127.0.0.1:{_closed_port()}/results?password={SECRET}", "password=***"),  # shown
+    (f"postgresql:/lab:{SECRET}@127.0.0.1/results", "write scheme://"),  # taken as a file path, shown
+    (f"postgresql://la b:{SECRET}@127.0.0.1:notaport/results", "invalid store URL 'postgresql://la b:***@"),
+    (f"postgresql://lab@127.0.0.1:{_closed_port()}/results?Password={SECRET}", "Password=***"),  # shown
+])
+def test_odd_url_gives_a_store_error_without_the_password(url: str, expected: str, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # relative SQLite paths name files here
+    with pytest.raises(StoreUnavailable) as caught:
+        open_store(url)
+    assert expected in str(caught.value) and SECRET not in str(caught.value)
+
+
+def test_a_plain_path_names_the_file_as_written(tmp_path: Path) -> None:
+    """'?' and '#' are part of a file name, not a URL's query (the store went to 'a' instead)."""
+    with open_store(str(tmp_path / "a?b#c.sqlite")) as store:
+        assert SECRET not in store.display_url
+    assert [p.name for p in tmp_path.iterdir()] == ["a?b#c.sqlite"]
+
+
 def test_sqlite_store_in_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(StoreUnavailable, match="does not exist"):
         open_store(str(tmp_path / "nope" / "store.sqlite"))
