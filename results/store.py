@@ -178,6 +178,10 @@ class Store:
         with self._errors(), self.engine.connect() as conn:
             conn.execution_options(cetbench_write=True)
             with conn.begin():
+                if not self.is_sqlite:
+                    # An ingest reported done must survive a server crash, whatever the server's default
+                    # (a lab's, or our throwaway test server's, may be `off`: commits acknowledged early).
+                    conn.exec_driver_sql("SET LOCAL synchronous_commit = on")
                 yield conn
 
     @contextmanager
@@ -264,7 +268,10 @@ def open_store(url: str | None = None) -> Store:
         if sa_url.get_backend_name() == "sqlite":
             engine = _sqlite_engine(sa_url)
         else:
-            engine = sa.create_engine(sa_url, connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
+            # pre-ping: a pooled connection from before a server restart is replaced, not used (a run
+            # opens its store, runs for minutes, then ingests).
+            engine = sa.create_engine(sa_url, connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
+                                      pool_pre_ping=True)
     except (sa.exc.ArgumentError, ValueError) as exc:  # a query argument the driver cannot take
         raise StoreUnavailable(f"store URL {mask_url(sa_url)}: {_scrub(str(exc), _secrets(sa_url))}") from None
     store = Store(engine, sa_url)
