@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cetbench import leftovers
 from cetbench import manifest as mf
 from cetbench.facts import HostFacts
 from cetbench.native import Programs, run_variant_once, variant_command
@@ -50,6 +53,39 @@ class RunOptions:
 
 class RunError(Exception):
     """The run cannot start as asked (bad input or environment); the message is one line."""
+
+
+class RunInterrupted(BaseException):  # as KeyboardInterrupt: no `except Exception` may swallow it
+    """SIGTERM or SIGINT arrived (see `interruptible`). `bundle` is the run's bundle once it exists,
+    `complete` whether every variant had finished (only storing it was interrupted)."""
+
+    def __init__(self, signum: int, bundle: Path | None = None, complete: bool = False) -> None:
+        super().__init__(signum)
+        self.signum, self.bundle, self.complete = signum, bundle, complete
+
+    def __str__(self) -> str:
+        name = signal.Signals(self.signum).name
+        if self.bundle is None:
+            return f"interrupted by {name} before the run's bundle was written"
+        if self.complete:
+            return (f"interrupted by {name}: the run is complete in {self.bundle}; "
+                    f"`cetbench ingest {self.bundle}` stores it")
+        return f"interrupted by {name}: `cetbench run --resume {self.bundle}` completes the run"
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """SIGTERM (a CI timeout, a service stop) and SIGINT raise RunInterrupted in the block, so that a run
+    stops its children and leaves a resumable bundle instead of dying where it stands."""
+    def stop(signum: int, _frame: object) -> None:
+        raise RunInterrupted(signum)
+
+    before = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
 
 
 ProgressHook = Callable[[str, int, int], None]  # (variant, index, total)
@@ -103,26 +139,47 @@ def _open_resume(opts: RunOptions, facts: HostFacts) -> Bundle:
 
 def _run_pyperf(bundle: Bundle, variant: Variant, cmd: list[str], opts: RunOptions) -> tuple[bool, str | None]:
     final = bundle.variant_path(variant.name, "pyperf.json")
-    partial = final.with_name("." + final.name + ".partial")
     raw = bundle.variant_path(variant.name, "raw.jsonl")
-    for stale in (partial, raw):
+    # This attempt's own files, renamed into place only once pyperf has finished: a worker of a killed
+    # run appends to its own attempt's files, never to these.
+    partial = final.with_name(f".{final.name}.{os.getpid()}.partial")
+    raw_partial = raw.with_name(f".{raw.name}.{os.getpid()}.partial")
+    for stale in (partial, raw_partial):
         stale.unlink(missing_ok=True)
     pyperf_args = opts.pyperf_args or (QUICK_PYPERF if opts.quick else DEFAULT_PYPERF)
     per_call = max(30.0, opts.variant_timeout() / 4)
+    # pyperf gives its workers a minimal environment: they must keep the bundle's mark (leftovers.py).
     argv = [sys.executable, "-m", "cetbench.pyperf_worker", *pyperf_args, "--quiet", "--output", str(partial),
-            "--cb-variant", variant.name, "--cb-raw", str(raw), "--cb-timeout", str(per_call),
-            "--cb-cmd", json.dumps(cmd)]
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=opts.variant_timeout(), check=False,
-                              start_new_session=True, env={**os.environ, "PYTHONHASHSEED": "0"})
-    except subprocess.TimeoutExpired:
+            "--inherit-environ", leftovers.ENV, "--cb-variant", variant.name, "--cb-raw", str(raw_partial),
+            "--cb-timeout", str(per_call), "--cb-cmd", json.dumps(cmd)]
+    code, stderr = _run_group(argv, opts.variant_timeout(), {**os.environ, "PYTHONHASHSEED": "0"})
+    if code is None:
         return False, f"pyperf did not finish within {opts.variant_timeout():g} s"
-    if proc.returncode != 0 or not partial.is_file():
-        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    if code != 0 or not partial.is_file():
+        lines = [ln for ln in stderr.splitlines() if ln.strip()]
         why = next((ln for ln in reversed(lines) if variant.name in ln or "Error" in ln), lines[-1] if lines else "")
-        return False, f"pyperf exited {proc.returncode}: {why.strip()[:400]}"
-    os.replace(partial, final)  # the pyperf file appears whole or not at all
+        return False, f"pyperf exited {code}: {why.strip()[:400]}"
+    # Each file appears whole or not at all; the manifest, saved after both, says the variant is done.
+    if raw_partial.exists():
+        os.replace(raw_partial, raw)
+    os.replace(partial, final)
     return True, None
+
+
+def _run_group(argv: list[str], timeout: float, env: dict[str, str]) -> tuple[int | None, str]:
+    """Exit code (None at the timeout) and stderr of `argv`, run in a process group of its own that is
+    killed whole at the timeout or when this run is interrupted (a worker must not outlive it)."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, env=env)
+    try:
+        _, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None, ""
+    finally:
+        if proc.returncode is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return proc.returncode, stderr
 
 
 def _perf_pass(bundle: Bundle, variant: Variant, cmd: list[str], opts: RunOptions, facts: HostFacts) -> str | None:
@@ -139,31 +196,49 @@ def _perf_pass(bundle: Bundle, variant: Variant, cmd: list[str], opts: RunOption
 
 
 def execute(opts: RunOptions, progress: ProgressHook | None = None) -> Bundle:
+    try:
+        bundle, todo, facts = _start(opts)
+    except (RunInterrupted, KeyboardInterrupt) as exc:  # a resume's bundle stands as it was
+        raise RunInterrupted(getattr(exc, "signum", signal.SIGINT), opts.resume) from None
+    programs = Programs()
+    with leftovers.marked(bundle.root):
+        try:
+            for index, variant in enumerate(todo):
+                if progress:
+                    progress(variant.name, index, len(todo))
+                run_variant(bundle, variant, opts, programs, facts)
+        except (RunInterrupted, KeyboardInterrupt) as exc:
+            # The variant in flight stays pending: stop whatever still runs for it, drop its partial files.
+            leftovers.kill_leftovers(bundle.root)
+            bundle.remove_leftovers()
+            raise RunInterrupted(getattr(exc, "signum", signal.SIGINT), bundle.root) from None
+    if todo or bundle.manifest["finished_utc"] is None:  # a resume of a finished run changes nothing
+        bundle.manifest["finished_utc"] = mf.utc_now()
+        bundle.save()
+    return bundle
+
+
+def _start(opts: RunOptions) -> tuple[Bundle, list[Variant], HostFacts]:
+    """The bundle to fill (new, or the one to resume) and its variants still to run."""
+    if opts.resume:  # first, processes a killed run left, still timing loops on the CPUs we probe and use
+        leftovers.kill_leftovers(opts.resume)
     facts = collect()
     if opts.resume:
         try:
             bundle = _open_resume(opts, facts)
         except BundleError as exc:
             raise RunError(str(exc)) from None
-        todo = [by_name(n) for n in bundle.pending()]
-    else:
-        try:
-            variants = select(opts.only)
-        except LookupError as exc:
-            raise RunError(str(exc)) from None
-        try:
-            bundle = _new_bundle(opts, facts, variants)
-        except BundleError as exc:
-            raise RunError(str(exc)) from None
-        todo = [v for v in variants if bundle.manifest["variants"][v.name]["status"] == "pending"]
-    programs = Programs()
-    for index, variant in enumerate(todo):
-        if progress:
-            progress(variant.name, index, len(todo))
-        run_variant(bundle, variant, opts, programs, facts)
-    bundle.manifest["finished_utc"] = mf.utc_now()
-    bundle.save()
-    return bundle
+        bundle.remove_leftovers()  # and the files they half wrote
+        return bundle, [by_name(n) for n in bundle.pending()], facts
+    try:
+        variants = select(opts.only)
+    except LookupError as exc:
+        raise RunError(str(exc)) from None
+    try:
+        bundle = _new_bundle(opts, facts, variants)
+    except BundleError as exc:
+        raise RunError(str(exc)) from None
+    return bundle, [v for v in variants if bundle.manifest["variants"][v.name]["status"] == "pending"], facts
 
 
 def run_variant(bundle: Bundle, variant: Variant, opts: RunOptions, programs: Programs, facts: HostFacts) -> None:

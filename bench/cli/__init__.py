@@ -14,6 +14,7 @@ from cetbench import __version__
 from cetbench.cli import analyze, host, run, store
 from cetbench.cli.console import one_line
 from cetbench.cli.errors import EXIT_USAGE, exit_code_for
+from cetbench.runner import RunInterrupted
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:  # click's own usage errors (unknown option, bad value)
         exc.show()
         sys.exit(EXIT_USAGE if exc.exit_code == 2 else exc.exit_code)
-    except Exception as exc:
+    except (Exception, RunInterrupted) as exc:
         code = exit_code_for(exc)
         if code is None:
             raise  # a bug: the traceback is what a developer needs
