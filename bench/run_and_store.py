@@ -12,7 +12,7 @@ from pathlib import Path
 from cetbench import results
 from cetbench.analysis import Report
 from cetbench.results.bundle import Bundle
-from cetbench.runner import ProgressHook, RunOptions, execute
+from cetbench.runner import ProgressHook, RunInterrupted, RunOptions, execute
 from cetbench.selection import run_report
 
 
@@ -41,21 +41,34 @@ def ingest_bundle(store: results.Store, root: Path) -> None:
 
 def run_and_store(opts: RunOptions, store_url: str | None, no_store: bool = False,
                   progress: ProgressHook | None = None) -> StoredRun:
-    if not no_store:
-        results.open_store(store_url).close()  # before the run: an unreachable store fails fast
-    return store_and_summarise(execute(opts, progress), store_url, no_store)
+    # Opened before the run: an unreachable store fails fast.
+    store = None if no_store else results.open_store(store_url)
+    try:
+        bundle = execute(opts, progress)
+    except BaseException:
+        if store is not None:
+            store.close()
+        raise
+    try:
+        return _store_and_summarise(bundle, store)
+    except RunInterrupted as exc:  # every variant is done: only storing it was cut short
+        raise RunInterrupted(exc.signum, bundle.root, complete=True) from None
 
 
 def store_and_summarise(bundle: Bundle, store_url: str | None, no_store: bool = False) -> StoredRun:
     """Ingest a finished bundle (into a throwaway store when none is wanted) and summarise it from there."""
+    return _store_and_summarise(bundle, None if no_store else results.open_store(store_url))
+
+
+def _store_and_summarise(bundle: Bundle, store: results.Store | None) -> StoredRun:
     title = f"run {bundle.manifest['run_id']}"
-    if no_store:
+    if store is None:
         with tempfile.TemporaryDirectory(prefix="cetbench-summary-") as tmp, \
                 results.open_store(str(Path(tmp) / "summary.sqlite")) as scratch:
             ingest_bundle(scratch, bundle.root)
             summary = run_report(scratch, [bundle.manifest["run_id"]], title, with_variants=True)
         return StoredRun(bundle, None, summary)
-    with results.open_store(store_url) as store:
+    with store:
         ingest_bundle(store, bundle.root)
         return StoredRun(bundle, store.display_url, run_report(store, [bundle.manifest["run_id"]], title,
                                                                 with_variants=True))

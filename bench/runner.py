@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyperf
 
-from cetbench import interference
+from cetbench import interference, leftovers
 from cetbench import manifest as mf
 from cetbench.facts import HostFacts
 from cetbench.interference import DISTURBED_ABOVE_CPUS, Interference
@@ -61,6 +63,39 @@ class RunOptions:
 
 class RunError(Exception):
     """The run cannot start as asked (bad input or environment); the message is one line."""
+
+
+class RunInterrupted(BaseException):  # as KeyboardInterrupt: no `except Exception` may swallow it
+    """SIGTERM or SIGINT arrived (see `interruptible`). `bundle` is the run's bundle once it exists,
+    `complete` whether every variant had finished (only storing it was interrupted)."""
+
+    def __init__(self, signum: int, bundle: Path | None = None, complete: bool = False) -> None:
+        super().__init__(signum)
+        self.signum, self.bundle, self.complete = signum, bundle, complete
+
+    def __str__(self) -> str:
+        name = signal.Signals(self.signum).name
+        if self.bundle is None:
+            return f"interrupted by {name} before the run's bundle was written"
+        if self.complete:
+            return (f"interrupted by {name}: the run is complete in {self.bundle}; "
+                    f"`cetbench ingest {self.bundle}` stores it")
+        return f"interrupted by {name}: `cetbench run --resume {self.bundle}` completes the run"
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """SIGTERM (a CI timeout, a service stop) and SIGINT raise RunInterrupted in the block, so that a run
+    stops its children and leaves a resumable bundle instead of dying where it stands."""
+    def stop(signum: int, _frame: object) -> None:
+        raise RunInterrupted(signum)
+
+    before = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
 
 
 ProgressHook = Callable[[str, int, int], None]  # (variant, index, total)
@@ -128,44 +163,54 @@ def _pyperf_config(opts: RunOptions) -> tuple[int, list[str]]:
 
 def _pyperf_argv(variant: Variant, cmd: list[str], raw: Path, opts: RunOptions, extra: list[str]) -> list[str]:
     per_call = max(30.0, opts.variant_timeout() / 4)
-    return [sys.executable, "-m", "cetbench.pyperf_worker", *extra, "--quiet", "--cb-variant", variant.name,
-            "--cb-raw", str(raw), "--cb-timeout", str(per_call), "--cb-cmd", json.dumps(cmd)]
+    # pyperf gives its workers a minimal environment: they must keep the bundle's mark (leftovers.py).
+    return [sys.executable, "-m", "cetbench.pyperf_worker", *extra, "--quiet", "--inherit-environ", leftovers.ENV,
+            "--cb-variant", variant.name, "--cb-raw", str(raw), "--cb-timeout", str(per_call),
+            "--cb-cmd", json.dumps(cmd)]
 
 
 def _pyperf(argv: list[str], variant: Variant, timeout: float) -> str | None:
     """Run a pyperf command; None, or why it failed."""
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False,
-                              start_new_session=True, env={**os.environ, "PYTHONHASHSEED": "0"})
-    except subprocess.TimeoutExpired:
+    code, stderr = _run_group(argv, timeout, {**os.environ, "PYTHONHASHSEED": "0"})
+    if code is None:
         return f"pyperf did not finish within {timeout:g} s"
-    if proc.returncode != 0:
-        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    if code != 0:
+        lines = [ln for ln in stderr.splitlines() if ln.strip()]
         why = next((ln for ln in reversed(lines) if variant.name in ln or "Error" in ln), lines[-1] if lines else "")
-        return f"pyperf exited {proc.returncode}: {why.strip()[:400]}"
+        return f"pyperf exited {code}: {why.strip()[:400]}"
     return None
 
 
 def _files(bundle: Bundle, variant: Variant) -> tuple[Path, Path, Path]:
-    """(final pyperf file, its partial, raw records), the last two emptied for a fresh start."""
+    """(final pyperf file, this attempt's partial of it, and of the raw records), the partials emptied."""
     final = bundle.variant_path(variant.name, "pyperf.json")
-    partial = final.with_name("." + final.name + ".partial")
     raw = bundle.variant_path(variant.name, "raw.jsonl")
-    for stale in (partial, raw):
+    # This attempt's own files, renamed into place only once pyperf has finished: a worker of a killed
+    # run appends to its own attempt's files, never to these.
+    partial = final.with_name(f".{final.name}.{os.getpid()}.partial")
+    raw_partial = raw.with_name(f".{raw.name}.{os.getpid()}.partial")
+    for stale in (partial, raw_partial):
         stale.unlink(missing_ok=True)
-    return final, partial, raw
+    return final, partial, raw_partial
+
+
+def _publish(partial: Path, raw_partial: Path, final: Path, raw: Path) -> None:
+    """Each file appears whole or not at all; the manifest, saved after both, says the variant is done."""
+    if raw_partial.exists():
+        os.replace(raw_partial, raw)
+    os.replace(partial, final)
 
 
 def _run_pyperf(bundle: Bundle, variant: Variant, cmd: list[str], opts: RunOptions) -> str | None:
     """All of a variant's worker processes in one pyperf run; None, or why it failed."""
-    final, partial, raw = _files(bundle, variant)
+    final, partial, raw_partial = _files(bundle, variant)
     processes, rest = _pyperf_config(opts)
-    why = _pyperf(_pyperf_argv(variant, cmd, raw, opts, ["--processes", str(processes), *rest, "--output",
-                                                         str(partial)]), variant, opts.variant_timeout())
+    why = _pyperf(_pyperf_argv(variant, cmd, raw_partial, opts, ["--processes", str(processes), *rest, "--output",
+                                                                 str(partial)]), variant, opts.variant_timeout())
     if why is None and not partial.is_file():
         why = "pyperf wrote no output"
     if why is None:
-        os.replace(partial, final)  # the pyperf file appears whole or not at all
+        _publish(partial, raw_partial, final, bundle.variant_path(variant.name, "raw.jsonl"))
     return why
 
 
@@ -186,20 +231,36 @@ def _run_pyperf_interleaved(bundle: Bundle, group: list[tuple[Variant, list[str]
             if failed[variant.name] or not _host_knobs(bundle, variant, knobs):
                 failed[variant.name] = failed[variant.name] or "the host refused its parameters"
                 continue
-            _, partial, raw = files[variant.name]
+            _, partial, raw_partial = files[variant.name]
             extra = ["--processes", "1", *rest]
             if r:
                 extra += ["--loops", str(loops[variant.name]), "--append", str(partial)]
             else:
                 extra += ["--output", str(partial)]
-            failed[variant.name] = _pyperf(_pyperf_argv(variant, cmd, raw, opts, extra), variant, timeout)
+            failed[variant.name] = _pyperf(_pyperf_argv(variant, cmd, raw_partial, opts, extra), variant, timeout)
             if r == 0 and not failed[variant.name]:
                 loops[variant.name] = pyperf.BenchmarkSuite.load(str(partial)).get_benchmarks()[0].get_loops()
     for variant, _ in group:
-        final, partial, _ = files[variant.name]
+        final, partial, raw_partial = files[variant.name]
         if not failed[variant.name]:
-            os.replace(partial, final)
+            _publish(partial, raw_partial, final, bundle.variant_path(variant.name, "raw.jsonl"))
     return failed
+
+
+def _run_group(argv: list[str], timeout: float, env: dict[str, str]) -> tuple[int | None, str]:
+    """Exit code (None at the timeout) and stderr of `argv`, run in a process group of its own that is
+    killed whole at the timeout or when this run is interrupted (a worker must not outlive it)."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, env=env)
+    try:
+        _, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None, ""
+    finally:
+        if proc.returncode is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return proc.returncode, stderr
 
 
 def _perf_pass(bundle: Bundle, variant: Variant, cmd: list[str], opts: RunOptions, facts: HostFacts) -> str | None:
@@ -216,40 +277,58 @@ def _perf_pass(bundle: Bundle, variant: Variant, cmd: list[str], opts: RunOption
 
 
 def execute(opts: RunOptions, progress: ProgressHook | None = None) -> Bundle:
+    try:
+        bundle, todo, facts = _start(opts)
+    except (RunInterrupted, KeyboardInterrupt) as exc:  # a resume's bundle stands as it was
+        raise RunInterrupted(getattr(exc, "signum", signal.SIGINT), opts.resume) from None
+    programs = Programs()
+    knobs = Restorer()
+    groups = _interleave_groups(todo) if opts.interleave else [[v] for v in todo]
+    done = 0
+    with leftovers.marked(bundle.root):
+        try:
+            for group in groups:
+                if progress:
+                    progress(", ".join(v.name for v in group), done, len(todo))
+                run_group(bundle, group, opts, programs, facts, knobs)
+                done += len(group)
+        except (RunInterrupted, KeyboardInterrupt) as exc:
+            # The variants in flight stay pending: stop whatever still runs for them, drop their partial files.
+            leftovers.kill_leftovers(bundle.root)
+            bundle.remove_leftovers()
+            raise RunInterrupted(getattr(exc, "signum", signal.SIGINT), bundle.root) from None
+        finally:
+            problems = knobs.restore()
+            if problems:
+                bundle.manifest["host_left_changed"] = problems
+                bundle.save()
+    if todo or bundle.manifest["finished_utc"] is None:  # a resume of a finished run changes nothing
+        bundle.manifest["finished_utc"] = mf.utc_now()
+        bundle.save()
+    return bundle
+
+
+def _start(opts: RunOptions) -> tuple[Bundle, list[Variant], HostFacts]:
+    """The bundle to fill (new, or the one to resume) and its variants still to run."""
+    if opts.resume:  # first, processes a killed run left, still timing loops on the CPUs we probe and use
+        leftovers.kill_leftovers(opts.resume)
     facts = collect()
     if opts.resume:
         try:
             bundle = _open_resume(opts, facts)
         except BundleError as exc:
             raise RunError(str(exc)) from None
-        todo = [by_name(n) for n in bundle.pending()]
-    else:
-        try:
-            variants = select(opts.only)
-        except LookupError as exc:
-            raise RunError(str(exc)) from None
-        try:
-            bundle = _new_bundle(opts, facts, variants)
-        except BundleError as exc:
-            raise RunError(str(exc)) from None
-        todo = [v for v in variants if bundle.manifest["variants"][v.name]["status"] == "pending"]
-    programs = Programs()
-    knobs = Restorer()
-    groups = _interleave_groups(todo) if opts.interleave else [[v] for v in todo]
-    done = 0
+        bundle.remove_leftovers()  # and the files they half wrote
+        return bundle, [by_name(n) for n in bundle.pending()], facts
     try:
-        for group in groups:
-            if progress:
-                progress(", ".join(v.name for v in group), done, len(todo))
-            run_group(bundle, group, opts, programs, facts, knobs)
-            done += len(group)
-    finally:
-        problems = knobs.restore()
-        if problems:
-            bundle.manifest["host_left_changed"] = problems
-    bundle.manifest["finished_utc"] = mf.utc_now()
-    bundle.save()
-    return bundle
+        variants = select(opts.only)
+    except LookupError as exc:
+        raise RunError(str(exc)) from None
+    try:
+        bundle = _new_bundle(opts, facts, variants)
+    except BundleError as exc:
+        raise RunError(str(exc)) from None
+    return bundle, [v for v in variants if bundle.manifest["variants"][v.name]["status"] == "pending"], facts
 
 
 def _host_knobs(bundle: Bundle, variant: Variant, knobs: Restorer) -> bool:

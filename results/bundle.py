@@ -116,6 +116,14 @@ class Bundle:
         entry.update(fields)
         self.save()
 
+    def remove_leftovers(self) -> None:
+        """Delete what an interrupted writer left: temporary and partial files (every name this module
+        and the runner give them starts with a dot). The manifest never names them."""
+        for directory in (self.root, self.root / "variants"):
+            for path in directory.glob(".*"):
+                if path.is_file():
+                    path.unlink(missing_ok=True)
+
     def pending(self) -> list[str]:
         """Variants still to run: pending ones, and measured ones whose pyperf file is missing."""
         out = []

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import statistics
 from pathlib import Path
 from typing import Any
 
 from .errors import InputError, InputSchemaTooNew
 from .pyperf_reader import load_json, parse_pyperf
-from .records import VARIANT_STATUSES, CounterRecord, Fields, RunRecord, VariantRecord
+from .records import RUN_ID_MAX, VARIANT_STATUSES, CounterRecord, Fields, RunRecord, VariantRecord, as_float
 
 BUNDLE_SCHEMA = 1
 MANIFEST = "manifest.json"
@@ -62,9 +63,12 @@ def read_bundle(root: Path) -> RunRecord:
     backend = manifest.obj("backend", required=False)
     options = manifest.doc.get("options")
     entries = manifest.obj("variants")
-    variants = [_read_variant(files, name, entries.obj(name)) for name in entries.doc]
+    variants = [_read_variant(files, name, entries.obj(name)) for name in entries.names()]
+    run_id = str(manifest.text("run_id", required=True))
+    if len(run_id) > RUN_ID_MAX:
+        raise manifest.fail(f"run_id is {len(run_id)} characters long; at most {RUN_ID_MAX} are stored")
     return RunRecord(
-        run_id=str(manifest.text("run_id", required=True)),
+        run_id=run_id,
         content_hash=files.content_hash(),
         source_kind="bundle",
         started_utc=manifest.time("started_utc", required=True),  # type: ignore[arg-type]
@@ -151,18 +155,21 @@ def _read_variant(files: _BundleFiles, name: str, entry: Fields) -> VariantRecor
     return variant
 
 
+#: The fields of a raw record the reader uses (cycles_per_op): each, when present, a number >= 0.
+RECORD_NUMBERS = ("iterations", "elapsed_ns", "tsc_ticks", "guest_cycles")
+
+
 def _read_jsonl(files: _BundleFiles, rel: str, where: str) -> list[dict[str, Any]]:
     text = files.read(rel, where)
     records = []
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(files.path, f"{where}: {rel} line {lineno}: invalid JSON ({exc})") from None
-        if isinstance(record, dict):
-            records.append(record)
+        label = f"{where}: {rel} line {lineno}"
+        record = Fields(files.path, label, load_json(files.path, label, line))
+        for key in RECORD_NUMBERS:
+            record.number(key, minimum=0)
+        records.append(record.doc)
     return records
 
 
@@ -198,8 +205,11 @@ def cycles_per_op(
 
 
 def _number(record: dict[str, Any], key: str) -> float | None:
-    value = record.get(key)
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    try:
+        value = as_float(record.get(key))
+    except OverflowError:
+        return None
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _read_perf(files: _BundleFiles, rel: str, where: str, variant: VariantRecord) -> None:
@@ -208,11 +218,11 @@ def _read_perf(files: _BundleFiles, rel: str, where: str, variant: VariantRecord
     if perf.flag("available", default=True) is False:
         variant.perf_reason = perf.text("reason") or "perf not available"
     events = perf.obj("events", required=False)
-    for event in events.doc:
+    for event in events.names():
         item = events.obj(event)
         variant.counters.append(
             CounterRecord(
-                event, item.number("count"), item.number("per_op"), item.text("state"), item.text("note"),
-                item.text("unit"), item.number("running_pct"),
+                event, item.number("count", minimum=0), item.number("per_op", minimum=0), item.text("state"),
+                item.text("note"), item.text("unit"), item.number("running_pct", minimum=0),
             )
         )

@@ -33,8 +33,9 @@ from .records import Fields, RunRecord, VariantRecord, check_values, parse_utc, 
 
 
 def _run_id(kind: str, started: dt.datetime, host: str | None, content_hash: str) -> str:
-    # Shaped like a bundle's run id, prefixed with the source kind.
-    return f"{kind}-{started:%Y%m%dT%H%M%SZ}-{host or 'unknown'}-{content_hash[:6]}"
+    # Shaped like a bundle's run id, prefixed with the source kind; the host name is cut so that the
+    # id fits the store (RUN_ID_MAX).
+    return f"{kind}-{started:%Y%m%dT%H%M%SZ}-{(host or 'unknown')[:100]}-{content_hash[:6]}"
 
 
 def _kernel_release_from_platform(platform: Any) -> str | None:
@@ -57,17 +58,17 @@ def read_pyperf_file(path: str, data: bytes, doc: Any) -> RunRecord:
     else:
         started = dt.datetime.fromtimestamp(os.path.getmtime(path), dt.UTC)
         finished = None
-    md = {**suite_md, **benchmarks[0].metadata}
+    md = Fields(path, f"{label}: metadata", {**suite_md, **benchmarks[0].metadata})
     variants = []
     for bench in benchmarks:
-        workload, cet, cet_on = split_variant_name(bench.name)
+        workload, cet, cet_on = split_variant_name(path, f"{label}: benchmark {bench.name!r}", bench.name)
         variants.append(
             VariantRecord(
                 name=bench.name, status="measured", workload=workload, cet=cet, cet_on=cet_on,
                 unit=bench.unit, values=bench.values, processes=list(bench.processes),
             )
         )
-    host = md.get("hostname") if isinstance(md.get("hostname"), str) else None
+    host = md.text("hostname")
     verbatim = {
         "format": "pyperf",
         "version": doc.get("version"),
@@ -82,8 +83,8 @@ def read_pyperf_file(path: str, data: bytes, doc: Any) -> RunRecord:
         finished_utc=finished,
         manifest_json=json.dumps(verbatim, sort_keys=True),
         host=host,
-        cpu_model_name=_str(md.get("cpu_model_name")),
-        kernel_release=_kernel_release_from_platform(md.get("platform")),
+        cpu_model_name=md.text("cpu_model_name") or None,
+        kernel_release=_kernel_release_from_platform(md.text("platform")),
         variants=variants,
     )
 
@@ -124,13 +125,13 @@ def read_pytest_benchmark_file(path: str, data: bytes, doc: Any) -> RunRecord:
         started_utc=started,
         manifest_json=json.dumps(verbatim, sort_keys=True),
         host=host,
-        host_fingerprint=_str(first.doc.get("host_fingerprint")),
+        host_fingerprint=first.text("host_fingerprint") or None,
         cpu_model_name=cpu.text("brand_raw"),
         kernel_release=machine.text("release"),
-        kernel_version=_str(first.doc.get("kernel_version")),
-        kernel_build_id=_str(first.doc.get("kernel_build_id")),
-        kernel_label=_str(first.doc.get("kernel_label")),
-        suite_version=_str(first.doc.get("suite_version")),
+        kernel_version=first.text("kernel_version") or None,
+        kernel_build_id=first.text("kernel_build_id") or None,
+        kernel_label=first.text("kernel_label") or None,
+        suite_version=first.text("suite_version") or None,
         suite_commit=commit.text("id"),
         variants=variants,
     )
@@ -152,7 +153,10 @@ def _pytest_variant(entry: Fields, extra: Fields, name_repeats: bool) -> Variant
     ops = 1.0 if ops is None else ops
     if ops <= 0:
         raise extra.fail(f"ops per iteration must be > 0, got {ops!r}")
-    parsed_workload, parsed_cet, parsed_on = split_variant_name(name)
+    # Seconds per op must still be finite and > 0 after the division (1e-7 / 1e308 is 0.0).
+    per_op = check_values(entry.path, f"{where}: stats.data divided by {ops:g} ops per iteration",
+                          [v / ops for v in values])
+    parsed_workload, parsed_cet, parsed_on = split_variant_name(entry.path, where, name)
     cet = extra.text("cet") or parsed_cet
     return VariantRecord(
         name=name,
@@ -163,10 +167,6 @@ def _pytest_variant(entry: Fields, extra: Fields, name_repeats: bool) -> Variant
         unit=extra.text("unit") or "second",
         op=extra.text("op"),
         emulated=bool(extra.flag("emulated", default=False)),
-        values=[v / ops for v in values],
-        cycles_per_op_median=extra.number("cycles_per_op"),
+        values=per_op,
+        cycles_per_op_median=extra.number("cycles_per_op", minimum=0),
     )
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None

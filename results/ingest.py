@@ -54,6 +54,8 @@ class IngestReport:
 def read_input(path: Path) -> RunRecord:
     """Read and check one input of any supported kind."""
     name = str(path)
+    if "\x00" in name:  # the OS cannot name such a file (and pathlib raises ValueError)
+        raise InputError(name.replace("\x00", "\\x00"), "a path cannot contain a NUL character")
     if path.is_dir():
         return read_bundle(path)
     if path.name == MANIFEST:  # a bundle named by its manifest
@@ -70,7 +72,8 @@ def read_input(path: Path) -> RunRecord:
     if is_pyperf(doc):
         return read_pyperf_file(name, data, doc)
     raise InputError(
-        name, "not a run bundle, pyperf JSON or pytest-benchmark JSON file (unrecognised content)"
+        name, "JSON: not a run bundle, pyperf JSON or pytest-benchmark JSON file: the top level has neither "
+              "'benchmarks' and 'version' (pyperf) nor 'machine_info' and 'benchmarks' (pytest-benchmark)"
     )
 
 

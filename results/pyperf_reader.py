@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InputError
-from .records import check_values
+from .records import check_values, text_problem
 
 PYPERF_FORMAT = "1.0"
 
@@ -30,14 +30,27 @@ class PyperfBenchmark:
     processes: list[int] = field(default_factory=list)
 
 
+class _RepeatedKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # A key given twice is ambiguous (json.loads would keep the last silently): refuse the file.
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        keys = [k for k, _ in pairs]
+        raise _RepeatedKey(next(k for k in keys if keys.count(k) > 1))
+    return out
+
+
 def load_json(path: str, label: str, data: bytes) -> Any:
     """Parse JSON bytes, failing with the file's label and where the text breaks."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(path, f"{label}: not UTF-8 text ({exc.reason})") from None
+        raise InputError(path, f"{label}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         # The parser ran out of text (rather than meeting a wrong character): a cut-off file.
         at_end = exc.msg.startswith("Unterminated string") or exc.pos >= len(text.rstrip())
@@ -45,6 +58,12 @@ def load_json(path: str, label: str, data: bytes) -> Any:
         raise InputError(
             path, f"{label}: {what} ({exc.msg} at line {exc.lineno} column {exc.colno})"
         ) from None
+    except _RepeatedKey as exc:
+        raise InputError(path, f"{label}: key {exc.args[0]!r} appears twice in one object") from None
+    except RecursionError:
+        raise InputError(path, f"{label}: invalid JSON (nested too deeply to read)") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise InputError(path, f"{label}: invalid JSON ({exc})") from None
 
 
 def is_pyperf(doc: Any) -> bool:
@@ -73,25 +92,33 @@ def parse_pyperf(path: str, label: str, doc: Any) -> tuple[dict[str, Any], list[
             raise InputError(path, f"{label}: benchmark {i}: metadata must be an object")
         metadata = {**suite_md, **bench_md}
         name = metadata.get("name")
-        if not isinstance(name, str) or not name:
+        if not isinstance(name, str) or not name.strip():
             raise InputError(path, f"{label}: benchmark {i} has no name")
+        why = text_problem(name)
+        if why:
+            raise InputError(path, f"{label}: benchmark {i}: name {name!r} {why}")
         values: list[float] = []
         processes: list[int] = []
         dates: list[str] = []
         for j, run in enumerate(bench["runs"]):
             if not isinstance(run, dict):
                 raise InputError(path, f"{label}: benchmark {name!r}: run {j} is not an object")
-            run_values = check_values(path, f"{label}: benchmark {name!r}", run.get("values", []))
+            run_values = check_values(path, f"{label}: benchmark {name!r}: run {j}", run.get("values", []))
             values.extend(run_values)
             processes.extend([j] * len(run_values))
-            date = (run.get("metadata") or {}).get("date", metadata.get("date"))
+            run_md = run.get("metadata") or {}
+            if not isinstance(run_md, dict):
+                raise InputError(path, f"{label}: benchmark {name!r}: run {j}: metadata must be an object")
+            date = run_md.get("date", metadata.get("date"))
             if isinstance(date, str):
                 dates.append(date)
-        unit = metadata.get("unit", "second")
-        out.append(
-            PyperfBenchmark(name, unit if isinstance(unit, str) else "second", values, metadata, dates, processes)
-        )
+        unit = metadata.get("unit")
+        unit = unit if isinstance(unit, str) and unit.strip() else "second"
+        if text_problem(unit):
+            raise InputError(path, f"{label}: benchmark {name!r}: unit {unit!r} {text_problem(unit)}")
+        out.append(PyperfBenchmark(name, unit, values, metadata, dates, processes))
     names = [b.name for b in out]
     if len(set(names)) != len(names):
-        raise InputError(path, f"{label}: benchmark names repeat")
+        twice = next(n for n in names if names.count(n) > 1)
+        raise InputError(path, f"{label}: benchmark name {twice!r} repeats")
     return suite_md, out

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from cetbench.workloads.variants import matching
 
 from . import schema
+from .records import text_problem
 from .store import Store, open_store
 
 COLUMNS = [
@@ -85,7 +86,7 @@ def _filters(
     since: dt.datetime | str | None,
     until: dt.datetime | str | None,
 ) -> list[Any] | None:
-    """WHERE clauses for the filters; None when the variant patterns match nothing."""
+    """WHERE clauses for the filters; None when they match nothing for certain."""
     where: list[Any] = []
     for column, wanted in (
         (_R.c.host, host),
@@ -95,6 +96,11 @@ def _filters(
     ):
         items = _as_list(wanted)
         if items is not None:
+            # Text no store can hold (a NUL, non-UTF-8 bytes from argv) names nothing; the databases
+            # would refuse to even compare with it.
+            items = [i for i in items if not text_problem(i)]
+            if not items:
+                return None
             where.append(column.in_(items))
     start, end = _as_utc(since), _as_utc(until)
     if start is not None:

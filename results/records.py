@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from cetbench.workloads.variants import VariantName, parse
+from cetbench.workloads.variants import VariantName, VariantNameError, parse
 
 from .errors import InputError
 
@@ -81,6 +81,27 @@ class RunRecord:
 
 
 VARIANT_STATUSES = ("measured", "unsupported", "failed", "pending")
+RUN_ID_MAX = 200  # characters: the store's runs.run_id column
+
+
+def text_problem(value: str) -> str | None:
+    """Why a string cannot be stored as text, or None. PostgreSQL refuses a NUL character, and a lone
+    surrogate (JSON's "\\ud800") is not Unicode that any database, file name or terminal can encode."""
+    if "\x00" in value:
+        return "contains a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid UTF-8 text (it holds a lone surrogate)"
+    return None
+
+
+def as_float(value: Any) -> float | None:
+    """A JSON number as a float; None for anything else (bool, string, ...). An integer too large for a
+    float (JSON allows 400 digits) raises OverflowError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
 
 
 class Fields:
@@ -93,6 +114,16 @@ class Fields:
 
     def fail(self, message: str) -> InputError:
         return InputError(self.path, f"{self.where}: {message}")
+
+    def names(self) -> list[str]:
+        """The object's keys (variant names, event names): each must be non-empty storable text."""
+        for key in self.doc:
+            if not key.strip():
+                raise self.fail(f"key {key!r} is empty")
+            why = text_problem(key)
+            if why:
+                raise self.fail(f"key {key!r} {why}")
+        return list(self.doc)
 
     def obj(self, key: str, required: bool = True) -> Fields:
         value = self.doc.get(key)
@@ -108,6 +139,9 @@ class Fields:
             return None
         if not isinstance(value, str) or (required and not value):
             raise self.fail(f"field {key!r} must be a non-empty string, got {_kind(value)}")
+        why = text_problem(value)
+        if why:
+            raise self.fail(f"field {key!r} {why}")
         return value
 
     def flag(self, key: str, default: bool | None = None) -> bool | None:
@@ -118,13 +152,21 @@ class Fields:
             raise self.fail(f"field {key!r} must be true or false, got {_kind(value)}")
         return value
 
-    def number(self, key: str) -> float | None:
+    def number(self, key: str, minimum: float | None = None) -> float | None:
+        """A finite number (at least `minimum`, when given), or None when absent."""
         value = self.doc.get(key)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:
+            number = as_float(value)
+        except OverflowError:
+            raise self.fail(f"field {key!r} is too large for a number ({len(str(value))} digits)") from None
+        if number is None:
             raise self.fail(f"field {key!r} must be a number, got {_kind(value)}")
-        return float(value)
+        if not math.isfinite(number) or (minimum is not None and number < minimum):
+            bound = "" if minimum is None else f" and >= {minimum:g}"
+            raise self.fail(f"field {key!r} is {value!r}; it must be finite{bound}")
+        return number
 
     def refusals(self, key: str) -> list[tuple[str, str]]:
         """A list of {"by": ..., "reason": ...} objects as (by, reason) pairs; [] when absent."""
@@ -154,7 +196,10 @@ def parse_utc(text: str, fail: Any) -> dt.datetime:
         raise fail(f"not an ISO 8601 time: {text!r}") from None
     if when.tzinfo is None:
         return when.replace(tzinfo=dt.UTC)
-    return when.astimezone(dt.UTC)
+    try:
+        return when.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00+05:00 is before year 1 in UTC
+        raise fail(f"time {text!r} is out of range in UTC") from None
 
 
 def check_values(path: str, where: str, values: Any) -> list[float]:
@@ -163,21 +208,30 @@ def check_values(path: str, where: str, values: Any) -> list[float]:
         raise InputError(path, f"{where}: values must be a list, got {_kind(values)}")
     out: list[float] = []
     for i, value in enumerate(values):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:
+            number = as_float(value)
+        except OverflowError:
+            number = math.inf  # an integer of hundreds of digits: refused below as not finite
+        if number is None:
             raise InputError(path, f"{where}: sample {i} is not a number ({_kind(value)})")
-        if not math.isfinite(value) or value <= 0:
-            raise InputError(path, f"{where}: sample {i} is {value!r}; samples must be finite and > 0")
-        out.append(float(value))
+        if not math.isfinite(number) or number <= 0:
+            shown = repr(value) if len(repr(value)) <= 40 else f"a number of {len(repr(value))} digits"
+            raise InputError(path, f"{where}: sample {i} is {shown}; samples must be finite and > 0")
+        out.append(number)
     return out
 
 
-def split_variant_name(name: str) -> tuple[str, str | None, bool | None]:
+def split_variant_name(path: str, where: str, name: str) -> tuple[str, str | None, bool | None]:
     """`host.syscall[shstk=on]` -> ("host.syscall", "shstk=on", True), by the variant grammar.
 
     For inputs that do not state the CET configuration (pyperf / pytest-benchmark files): CET is
     on when a CET axis of the grammar is not off; a name without a CET axis: unknown (None).
+    A name that gives one axis twice says two things: InputError.
     """
-    parsed = parse(name, strict=False)
+    try:
+        parsed = parse(name, strict=False)
+    except VariantNameError as exc:
+        raise InputError(path, f"{where}: {exc}") from None
     if parsed == VariantName(name.strip()):
         return name, None, None
     return parsed.workload, parsed.config_text, parsed.cet_on

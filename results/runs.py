@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from . import schema
 from .errors import RunNotFound
+from .records import text_problem
 from .store import Store, utcnow
 
 _R, _V = schema.runs, schema.variants
@@ -58,6 +59,8 @@ def list_runs(store: Store, host: str | None = None) -> list[RunSummary]:
         .order_by(_R.c.started_utc, _R.c.run_id)
     )
     if host is not None:
+        if text_problem(host):  # no stored host is such text (and the database would refuse it)
+            return []
         stmt = stmt.where(_R.c.host == host)
     with store.read() as conn:
         rows = conn.execute(stmt).all()
@@ -66,6 +69,8 @@ def list_runs(store: Store, host: str | None = None) -> list[RunSummary]:
 
 def mark_good(store: Store, run_id: str, good: bool = True) -> None:
     """Mark (or unmark) a run as a known-good baseline. Raises RunNotFound."""
+    if text_problem(run_id):
+        raise RunNotFound(f"no run {run_id!r} in store {store.display_url}")
     with store.write() as conn:
         updated = conn.execute(
             sa.update(_R)

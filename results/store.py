@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -27,6 +28,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from . import schema
 from .errors import StoreError, StoreSchemaTooNew, StoreUnavailable
 from .paths import default_data_dir
+from .records import text_problem
 
 ENV_STORE = "CETBENCH_STORE"
 BUSY_TIMEOUT_S = 60  # SQLite: how long a writer waits for another writer before giving up
@@ -39,52 +41,104 @@ def default_store_path() -> Path:
 
 
 def mask_url(url: URL | str) -> str:
-    """The URL as text with its password replaced by ***."""
-    if isinstance(url, URL):
-        return url.render_as_string(hide_password=True)
-    return _mask_text(url)
+    """The URL as text with its password replaced by ***, wherever it is given (libpq also takes
+    `?password=`)."""
+    if not isinstance(url, URL):
+        return _mask_text(url)
+    secrets = _secrets(url)
+    hidden = {k: "***" for k in url.query if "password" in k.lower()}
+    if hidden:
+        url = url.update_query_dict(hidden)
+    if url.database and text_problem(url.database):  # a file name in bytes that are not UTF-8
+        url = url.set(database=_printable(url.database))
+    shown = url.render_as_string(hide_password=True).replace("=%2A%2A%2A", "=***")
+    return _scrub(shown, secrets)
+
+
+def _secrets(url: URL) -> list[str]:
+    """The URL's password, and the value of every query parameter named like one."""
+    given = [v for k, value in url.query.items() if "password" in k.lower()
+             for v in ((value,) if isinstance(value, str) else value)]
+    return [str(p) for p in (url.password, *given) if p]
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    # The password may come back quoted (a URL) or inside another value an error message echoes.
+    for secret in secrets:
+        for form in {str(secret), quote(str(secret), safe=""), quote_plus(str(secret)), quote(str(secret))}:
+            text = text.replace(form, "***")
+    return text
+
+
+def _printable(name: str) -> str:
+    return name.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
 def _mask_text(text: str) -> str:
-    # For text SQLAlchemy could not parse: hide whatever sits between "user:" and "@".
-    return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", text)
+    # For text SQLAlchemy could not parse: hide a password=... parameter, and whatever sits between
+    # the first ":" after the user and the last "@" (hiding too much rather than too little).
+    text = re.sub(r"(password=)[^&\s]*", r"\1***", text)
+    scheme = _SCHEME.match(text)
+    rest = text[scheme.end():] if scheme else text
+    if "@" not in rest:
+        return text
+    userinfo, _, hostpart = rest.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme[0] if scheme else ''}{user}{colon}{'***' if colon else ''}@{hostpart}"
+
+
+#: A URL's scheme (and its slashes, however many were typed).
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/*")
 
 
 def resolve_url(url: str | None) -> tuple[URL, bool]:
     """The SQLAlchemy URL for `url`/$CETBENCH_STORE/default, and whether it is the default."""
     text = url or os.environ.get(ENV_STORE) or ""
     if not text:
-        return make_url(f"sqlite:///{default_store_path()}"), True
-    if "://" not in text:  # a plain path names a SQLite file
-        return make_url(f"sqlite:///{Path(text).expanduser().absolute()}"), False
+        return _sqlite_file(str(default_store_path())), True
+    if "://" not in text:  # a plain path names a SQLite file ("?" and "#" included: no URL parsing)
+        if _SCHEME.match(text) and "@" in text:  # postgresql:/user:pw@host: a URL with a slash missing
+            raise StoreUnavailable(f"invalid store URL {_mask_text(text)!r}: write scheme://, e.g. "
+                                   "postgresql://user@host/db, or name a SQLite file")
+        return _sqlite_file(str(Path(text).expanduser().absolute())), False
+    why = text_problem(text)
+    if why:  # libpq and SQLite take UTF-8 text without NUL (argv holds other bytes as surrogates)
+        raise StoreUnavailable(f"invalid store URL {_mask_text(_printable(text))!r}: it {why}")
     try:
         parsed = make_url(text)
     except (sa.exc.ArgumentError, ValueError):
         raise StoreUnavailable(f"invalid store URL {_mask_text(text)!r}") from None
-    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    backend, _, driver = parsed.drivername.partition("+")  # no dialect loaded: an unknown kind is no error
     if backend in ("postgresql", "postgres"):
-        if "+" in parsed.drivername and driver != "psycopg":
+        if driver and driver != "psycopg":
             raise StoreUnavailable(
                 f"store URL {mask_url(parsed)}: driver {driver!r} not supported; "
                 "use postgresql:// (psycopg 3)"
             )
         return parsed.set(drivername="postgresql+psycopg"), False
     if backend == "sqlite":
-        if not parsed.database or parsed.database == ":memory:":
-            raise StoreUnavailable(f"store URL {mask_url(parsed)}: name a SQLite file")
-        return parsed, False
+        if not parsed.database or parsed.database == ":memory:" or parsed.host or parsed.username \
+                or parsed.password or parsed.port or parsed.query:
+            raise StoreUnavailable(f"store URL {mask_url(parsed)}: name a SQLite file (sqlite:///path/to/file), "
+                                   "with no host, user or query")
+        return _sqlite_file(parsed.database, parsed), False
     raise StoreUnavailable(
         f"store URL {mask_url(parsed)}: unsupported kind {backend!r} (use postgresql:// or a file)"
     )
 
 
+def _sqlite_file(path: str, url: URL | None = None) -> URL:
+    """The URL of a SQLite file, refused when the file cannot be named to SQLite (it takes UTF-8 only)."""
+    why = text_problem(path)
+    if why:
+        raise StoreUnavailable(f"cannot open store sqlite:///{_printable(path)}: the file name {why}")
+    return url or URL.create("sqlite", database=path)
+
+
 def describe_db_error(exc: BaseException, url: URL) -> str:
     """One line saying what the database said, with the URL's password scrubbed out."""
     orig = getattr(exc, "orig", None) or exc
-    text = " ".join(str(orig).split())
-    if url.password:
-        text = text.replace(str(url.password), "***")
-    return text
+    return _scrub(" ".join(str(orig).split()), _secrets(url))
 
 
 class Store:
@@ -124,6 +178,10 @@ class Store:
         with self._errors(), self.engine.connect() as conn:
             conn.execution_options(cetbench_write=True)
             with conn.begin():
+                if not self.is_sqlite:
+                    # An ingest reported done must survive a server crash, whatever the server's default
+                    # (a lab's, or our throwaway test server's, may be `off`: commits acknowledged early).
+                    conn.exec_driver_sql("SET LOCAL synchronous_commit = on")
                 yield conn
 
     @contextmanager
@@ -206,9 +264,16 @@ def open_store(url: str | None = None) -> Store:
             raise StoreUnavailable(
                 f"cannot open store {mask_url(sa_url)}: directory {path.parent} does not exist"
             )
-        engine = _sqlite_engine(sa_url)
-    else:
-        engine = sa.create_engine(sa_url, connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
+    try:
+        if sa_url.get_backend_name() == "sqlite":
+            engine = _sqlite_engine(sa_url)
+        else:
+            # pre-ping: a pooled connection from before a server restart is replaced, not used (a run
+            # opens its store, runs for minutes, then ingests).
+            engine = sa.create_engine(sa_url, connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
+                                      pool_pre_ping=True)
+    except (sa.exc.ArgumentError, ValueError) as exc:  # a query argument the driver cannot take
+        raise StoreUnavailable(f"store URL {mask_url(sa_url)}: {_scrub(str(exc), _secrets(sa_url))}") from None
     store = Store(engine, sa_url)
     try:
         with engine.connect():

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from cetbench import results
-from tests.support.store import START, VariantSpec, make_bundle, measured
+from tests.support.fuzz_oracle import check_cli
+from tests.support.store import START, VariantSpec, make_bundle, measured, standard_variants
 
 RUN_ID = "20261202T101112Z-a-rather-long-lab-host-name-0123456789-abcdef"
 
@@ -138,3 +139,25 @@ def test_run_summary_in_a_pipe_is_whole_and_has_one_line_per_reason(tmp_path: Pa
     for who, why in {r for d in decided.decisions for r in d.refusals}:
         names = [d.variant.name for d in decided.decisions if (who, why) in d.refusals]
         assert proc.stdout.count(f"unsupported ({who}): {why}: {', '.join(names)}") == 1
+
+
+@pytest.mark.parametrize("argv,code,words", [
+    (["compare", "--baseline", "v6.\udcff", "--candidate", "v6.18"], 2, "'v6.\\udcff' names no run"),
+    (["mark-good", "run-\udcff"], 2, "no run 'run-\\udcff'"),
+    (["list", "--host", "h\udcff"], 0, ""),
+    (["trend", "--only", "host.\nsyscall*"], 2, "no stored samples of a variant matching host.\\nsyscall*"),
+    (["ingest", "b-\udcff"], 0, ""),
+])
+def test_arguments_a_store_cannot_hold_end_as_one_line(tmp_path: Path, argv: list[str], code: int,
+                                                       words: str) -> None:
+    """Found by benchmarks/fuzz_inputs.py. Bytes that are not UTF-8 in an argument (Python holds them as
+    surrogates) raised UnicodeEncodeError out of SQLite, and out of printing a bundle path; a newline in a
+    pattern split the error line in two. Run in this process, with streams that encode as a real one's."""
+    store = str(tmp_path / "store.sqlite")
+    make_bundle(tmp_path / "b-\udcff", "odd-dir", standard_variants(seed=1, n=6))
+    if argv[0] != "ingest":
+        make_bundle(tmp_path / "b", "plain-dir", standard_variants(seed=1, n=6), kernel_label="v6.18")
+        assert check_cli(["ingest", str(tmp_path / "b"), "--store", store], tmp_path).failure is None
+    outcome = check_cli([*argv, "--store", store], tmp_path)
+    assert (outcome.kind, outcome.failure) == (f"exit {code}", None), outcome
+    assert words in outcome.detail, outcome.detail

@@ -8,16 +8,17 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pyperf
 import pytest
 
 from cetbench import plan, runner
+from cetbench.leftovers import working_for
 from cetbench.runner import RunError, RunOptions, execute
 from cetbench.workloads import table
 from cetbench.workloads.table import Workload
+from tests.support import runner_faults as rf
 
 FAST_PYPERF = ("--processes", "1", "--values", "2", "--warmups", "0", "--loops", "1000")
 SLOW_PYPERF = ("--processes", "6", "--values", "3", "--warmups", "1", "--loops", "30000")
@@ -114,46 +115,64 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
                           timeout=300, check=False)
 
 
-def test_sigkill_midway_then_resume_completes_without_touching_measured(isolated_data: Path) -> None:
-    env = {**os.environ, "CETBENCH_HOME": str(isolated_data / "home"), "COLUMNS": "120"}
-    out = isolated_data / "killed"
-    pyperf_opts = [f"--pyperf-arg={a}" for a in SLOW_PYPERF]
-    proc = subprocess.Popen([sys.executable, "-m", "cetbench", "run", "--only", "host.*[shstk=off]", "--out", str(out),
-                             *pyperf_opts], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    manifest = out / "manifest.json"
-    deadline = time.monotonic() + 240
-    measured: list[str] = []
-    while time.monotonic() < deadline and not measured:
-        time.sleep(0.2)
-        if manifest.exists():
-            doc = json.loads(manifest.read_text())
-            measured = [n for n, v in doc["variants"].items() if v["status"] == "measured"]
-    assert measured, "the first variant never finished"
-    os.killpg(proc.pid, signal.SIGKILL)
+def test_sigkill_of_the_runner_alone_then_resume_keeps_one_copy_of_every_sample(isolated_data: Path) -> None:
+    """As the OOM killer does, only the runner is killed: pyperf's workers, in a session of their own, ran
+    on, timing loops on the CPU the resumed run measured on and appending records to its raw file
+    (24 records too many in one try). The resume kills them first, and each attempt writes its own
+    files, renamed into place when pyperf finishes."""
+    home, out = isolated_data / "home", isolated_data / "killed"
+    slow = (*rf.PYPERF[:-1], "30000")  # the guest's workers outlive the resume's start
+    proc = rf.start(rf.run_argv(out, slow), home)
+    assert rf.wait_until(proc, "guest", out) and rf.wait_until(proc, "pyperf", out), proc.communicate()[1]
+    measured_first = json.loads((out / "manifest.json").read_text())["variants"][rf.VARIANTS[0]]
+    kept = hashlib.sha256((out / measured_first["pyperf"]).read_bytes()).hexdigest()
+
+    proc.kill()
     proc.wait()
-    doc = json.loads(manifest.read_text())
-    statuses = {n: v["status"] for n, v in doc["variants"].items() if n.endswith("[shstk=off]")}
-    assert "pending" in statuses.values(), f"the run finished before the kill: {statuses}"
-    assert doc["finished_utc"] is None
-    kept = {n: hashlib.sha256((out / doc["variants"][n]["pyperf"]).read_bytes()).hexdigest()
-            for n, s in statuses.items() if s == "measured"}
 
-    resumed = _cli("run", "--resume", str(out), "--json", env=env)
+    orphans = set(working_for(out))
+    assert orphans, "nothing outlived the runner: the fault this test is about did not happen"
+    resumed = rf.start(rf.cetbench_argv("run", "--resume", str(out), "--no-store"), home)
+    # When the resume's own workers start timing, the killed run's must be gone.
+    assert rf.wait_until(resumed, "pyperf", out, under=resumed.pid), resumed.communicate()[1]
+    assert not orphans & set(working_for(out))
+    assert resumed.wait(timeout=rf.GUARD_S) == 0, resumed.communicate()[1]
+    assert rf.problems(out) == []
+    assert hashlib.sha256((out / measured_first["pyperf"]).read_bytes()).hexdigest() == kept
+
+
+def test_sigterm_during_the_perf_pass_ends_in_one_line_and_a_resumable_bundle(isolated_data: Path) -> None:
+    home, out = isolated_data / "home", isolated_data / "termed"
+    proc = rf.start(rf.run_argv(out), home)
+    if not rf.wait_until(proc, "perf", out):
+        pytest.skip(f"no perf counting pass here: {proc.communicate()[1].strip()[-200:]}")
+
+    proc.terminate()
+
+    _, stderr = proc.communicate(timeout=rf.GUARD_S)
+    assert proc.returncode == 128 + signal.SIGTERM and rf.one_line(stderr), stderr
+    assert f"cetbench run --resume {out}" in stderr
+    assert working_for(out) == []  # nothing of the run goes on
+    doc = json.loads((out / "manifest.json").read_text())
+    assert doc["finished_utc"] is None and "pending" in {v["status"] for v in doc["variants"].values()}
+    assert not [p for d in (out, out / "variants") for p in d.glob(".*")]
+    resumed = rf.resume(out, home)
     assert resumed.returncode == 0, resumed.stderr
-    doc = json.loads(manifest.read_text())
-    assert all(doc["variants"][n]["status"] == "measured" for n in statuses)
-    assert doc["finished_utc"] is not None
-    for name, digest in kept.items():
-        assert hashlib.sha256((out / doc["variants"][name]["pyperf"]).read_bytes()).hexdigest() == digest
+    assert rf.problems(out) == []
 
 
-def test_resume_refuses_a_bundle_from_another_host(isolated_data: Path) -> None:
+def test_resume_of_a_finished_run_changes_nothing_and_refuses_another_host(isolated_data: Path) -> None:
     env = {**os.environ, "CETBENCH_HOME": str(isolated_data / "home")}
     out = isolated_data / "b"
     first = _cli("run", "--only", "host.syscall[shstk=off]", "--out", str(out), "--json",
                  *[f"--pyperf-arg={a}" for a in FAST_PYPERF], env=env)
     assert first.returncode == 0, first.stderr
+    finished = (out / "manifest.json").read_bytes()
+    # A kill after the last variant, then a resume: it gave the run a new finish time, so its ingest was
+    # refused as another run under a stored run id (exit 3).
+    done = _cli("run", "--resume", str(out), "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert (out / "manifest.json").read_bytes() == finished
     doc = json.loads((out / "manifest.json").read_text())
     doc["host"]["hostname"] = "elsewhere"
     (out / "manifest.json").write_text(json.dumps(doc))

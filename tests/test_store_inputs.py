@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from tests.support.store import (
     store,  # noqa: F401  (fixture)
     store_url,  # noqa: F401  (fixture)
     table_counts,
+    write_pytest_benchmark_json,
 )
 
 
@@ -50,6 +50,46 @@ def _truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
 
 
+def _variant_file(bundle: Path, suffix: str) -> Path:
+    return bundle / "variants" / f"host.syscall_shstk_on.{suffix}"
+
+
+def _edit_json(path: Path, edit: Callable[[dict], None]) -> None:
+    doc = json.loads(path.read_text())
+    edit(doc)
+    path.write_text(json.dumps(doc))  # NaN and Infinity as Python's json writes (and reads) them
+
+
+def _set_event(bundle: Path, field: str, value: object) -> None:
+    _edit_json(_variant_file(bundle, "perf.json"),
+               lambda d: d["events"]["syscalls:sys_enter_getppid"].update({field: value}))
+
+
+def _set_raw_line(bundle: Path, number: int, text: str) -> None:
+    path = _variant_file(bundle, "raw.jsonl")
+    lines = path.read_text().splitlines()
+    lines[number - 1] = text
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _append_key(path: Path, key: str, value: str) -> None:
+    """The same key a second time at the top level (json.dumps never writes that)."""
+    text = path.read_text().rstrip()
+    path.write_text(f"{text[:-1]}, {json.dumps(key)}: {value}}}")
+
+
+def _deep(path: Path) -> None:
+    path.write_text(path.read_text().replace('"probe": {}', '"probe": ' + "[" * 100_000 + "]" * 100_000))
+
+
+def _set_variant(bundle: Path, variant: str, **fields: object) -> None:
+    _edit_manifest(bundle, lambda d: d["variants"][variant].update(fields))
+
+
+def _rename_variant(bundle: Path, old: str, new: str) -> None:
+    _edit_manifest(bundle, lambda d: d["variants"].update({new: d["variants"].pop(old)}))
+
+
 CORRUPTIONS: dict[str, tuple[Callable[[Path], None], list[str]]] = {
     "truncated manifest": (lambda b: _truncate(b / "manifest.json"), ["manifest.json", "truncated"]),
     "missing manifest": (lambda b: (b / "manifest.json").unlink(), ["manifest.json is missing"]),
@@ -64,11 +104,54 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], None], list[str]]] = {
     "path outside bundle": (
         lambda b: _edit_manifest(b, lambda d: d["variants"]["host.syscall[shstk=on]"].update(pyperf="../x.json")),
         ["outside the bundle"]),
-    "bad raw record": (lambda b: (b / "variants" / "host.syscall_shstk_on.raw.jsonl").write_text('{"iter'),
+    "bad raw record": (lambda b: _variant_file(b, "raw.jsonl").write_text('{"iterations": 1,, }'),
                        ["raw.jsonl line 1", "invalid JSON"]),
+    "truncated raw record": (lambda b: _variant_file(b, "raw.jsonl").write_text('{"iter'),
+                             ["raw.jsonl line 1", "truncated"]),
     "bad status": (lambda b: _edit_manifest(b, lambda d: d["variants"]["host.syscall[shstk=on]"].update(status="ok")),
                    ["status 'ok'"]),
     "missing run id": (lambda b: _edit_manifest(b, lambda d: d.pop("run_id")), ["run_id"]),
+    # Found by benchmarks/fuzz_inputs.py: each of these raised out of ingest (or, on PostgreSQL, stopped it
+    # as a store failure, or stored a NaN) before the readers checked it.
+    "manifest nested 100,000 deep": (lambda b: _deep(b / "manifest.json"), ["manifest.json", "nested too deeply"]),
+    "integer of 5000 digits": (lambda b: _set_value(b, "1" * 5000), ["pyperf.json: invalid JSON", "4300 digits"]),
+    "sample of 401 digits": (lambda b: _set_value(b, "1" + "0" * 400),
+                             ["run 1: sample 2 is a number of 401 digits", "finite"]),
+    "pyperf run metadata not an object": (
+        lambda b: _edit_json(_pyperf_file(b), lambda d: d["benchmarks"][0]["runs"][1].update(metadata=[1])),
+        ["pyperf.json", "run 1: metadata must be an object"]),
+    "NaN perf count": (lambda b: _set_event(b, "count", float("nan")),
+                       ["perf.json.events.syscalls:sys_enter_getppid", "'count' is nan", "finite"]),
+    "infinite perf count": (lambda b: _set_event(b, "per_op", float("inf")), ["'per_op' is inf"]),
+    "negative perf count": (lambda b: _set_event(b, "per_op", -1.0), ["'per_op' is -1.0", ">= 0"]),
+    "perf count of 400 digits": (lambda b: _set_event(b, "count", 10**400), ["'count' is too large"]),
+    "raw record with infinite iterations": (
+        lambda b: _set_raw_line(b, 3, '{"iterations": Infinity, "elapsed_ns": 1, "tsc_ticks": 1}'),
+        ["raw.jsonl line 3", "'iterations' is inf"]),
+    "raw record with NaN iterations": (
+        lambda b: _set_raw_line(b, 3, '{"iterations": NaN, "elapsed_ns": 1, "tsc_ticks": 1}'),
+        ["raw.jsonl line 3", "'iterations' is nan"]),
+    "raw record of 400-digit ticks": (
+        lambda b: _set_raw_line(b, 2, '{"iterations": 1, "elapsed_ns": 1, "tsc_ticks": 1' + "0" * 400 + "}"),
+        ["raw.jsonl line 2", "'tsc_ticks' is too large"]),
+    "raw record not an object": (lambda b: _set_raw_line(b, 4, "[1, 2]"),
+                                 ["raw.jsonl line 4", "expected a JSON object, got list"]),
+    "NUL in a reason": (lambda b: _set_variant(b, "guest.vmexit.cpuid[cet=ibt]", reason="no\x00IBT"),
+                        ["manifest.json.variants.guest.vmexit.cpuid[cet=ibt]", "'reason' contains a NUL"]),
+    "lone surrogate in a variant name": (
+        lambda b: _rename_variant(b, "host.ctxsw[shstk=on]", "host.ctxsw\ud800"),
+        ["manifest.json.variants", "lone surrogate"]),
+    "NUL in a file path": (lambda b: _set_variant(b, "host.syscall[shstk=on]", pyperf="variants/\x00.json"),
+                           ["'pyperf' contains a NUL"]),
+    "lone surrogate in a file path": (lambda b: _set_variant(b, "host.syscall[shstk=on]", raw="variants/\ud800"),
+                                      ["'raw' is not valid UTF-8"]),
+    "a key given twice": (lambda b: _append_key(b / "manifest.json", "run_id", '"other"'),
+                          ["manifest.json", "key 'run_id' appears twice"]),
+    "a start before year 1 in UTC": (
+        lambda b: _edit_manifest(b, lambda d: d.update(started_utc="0001-01-01T00:00:00+05:00")),
+        ["started_utc", "out of range in UTC"]),
+    "a run id too long to store": (lambda b: _edit_manifest(b, lambda d: d.update(run_id="r" * 201)),
+                                   ["manifest.json", "201 characters", "at most 200"]),
 }
 
 
@@ -159,34 +242,8 @@ def test_pyperf_file_with_several_benchmarks(store: Store, tmp_path: Path) -> No
     assert df.loc[df["variant"] == "b", "cet_on"].isna().all()  # unknown, not False
 
 
-PYTEST_BENCH_MODULE = textwrap.dedent('''
-    import time
-
-    OPS = 1000
-
-    def batch():
-        time.sleep(0.001)
-
-    def test_syscall_on(benchmark):
-        benchmark.extra_info.update(variant="host.syscall[shstk=on]", ops_per_iteration=OPS,
-                                    op="getppid syscall", kernel_label="v6.18")
-        benchmark.pedantic(batch, rounds=5, iterations=1)
-
-    def test_plain(benchmark):
-        benchmark.pedantic(batch, rounds=3, iterations=2)
-''')
-
-
 def test_pytest_benchmark_file_from_the_real_tool_ingests(store: Store, tmp_path: Path) -> None:  # noqa: F811
-    (tmp_path / "test_frontdoor_example.py").write_text(PYTEST_BENCH_MODULE)
-    (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    out = tmp_path / "out.json"
-    subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--rootdir={tmp_path}",
-         "-c", str(tmp_path / "pytest.ini"), str(tmp_path / "test_frontdoor_example.py"),
-         f"--benchmark-json={out}"],
-        check=True, capture_output=True, cwd=tmp_path,
-    )
+    out = write_pytest_benchmark_json(tmp_path)
     doc = json.loads(out.read_text())
     by_name = {b["name"]: b for b in doc["benchmarks"]}
 
@@ -214,6 +271,54 @@ def test_pytest_benchmark_file_without_data_is_refused(store: Store, tmp_path: P
     path.write_text(json.dumps(doc))
     [result] = ingest_paths(store, [path]).results
     assert result.status == "error" and "no per-round data" in str(result.message)
+
+
+def _pyperf_doc(name: str = "host.noop[shstk=off]", **metadata: object) -> dict:
+    return {"version": "1.0", "metadata": {"hostname": "h1", **metadata},
+            "benchmarks": [{"metadata": {"name": name, "unit": "second"},
+                            "runs": [{"metadata": {"date": "2026-11-20 10:00:00"}, "values": [1e-7, 1.1e-7]}]}]}
+
+
+def _pytest_doc(**extra_info: object) -> dict:
+    return {"machine_info": {"node": "h"}, "commit_info": {}, "datetime": "2026-11-25T04:34:00+00:00",
+            "version": "5.1.0", "benchmarks": [{"name": "t", "fullname": "t.py::t", "extra_info": extra_info,
+                                                "stats": {"data": [1e-7, 1.2e-7, 1.1e-7]}}]}
+
+
+# Found by benchmarks/fuzz_inputs.py: a VariantNameError escaped the pyperf reader; an ops count that makes
+# a sample infinite or NaN was stored; text PostgreSQL refuses stopped the ingest as a store failure.
+FILE_CORRUPTIONS: dict[str, tuple[dict, list[str]]] = {
+    "pyperf name giving an axis twice": (_pyperf_doc("x[shstk=on,shstk=off]"),
+                                         ["pyperf JSON: benchmark 'x[shstk=on,shstk=off]'", "given twice"]),
+    "pyperf host name with a NUL": (_pyperf_doc(hostname="h\x00"),
+                                    ["pyperf JSON: metadata", "'hostname' contains a NUL"]),
+    "pytest-benchmark samples made infinite by tiny ops": (_pytest_doc(ops_per_iteration=1e-320),
+                                                           ["stats.data divided by", "sample 0 is inf"]),
+    "pytest-benchmark NaN ops": (_pytest_doc(ops_per_iteration=float("nan")), ["'ops_per_iteration' is nan"]),
+    "pytest-benchmark negative cycles": (_pytest_doc(cycles_per_op=-5), ["'cycles_per_op' is -5", ">= 0"]),
+    "pytest-benchmark NUL in a label": (_pytest_doc(kernel_label="v6\x00"), ["'kernel_label' contains a NUL"]),
+}
+
+
+@pytest.mark.parametrize("corruption", list(FILE_CORRUPTIONS))
+def test_corrupt_file_is_refused_naming_the_place(store: Store, tmp_path: Path, corruption: str) -> None:  # noqa: F811
+    doc, expected = FILE_CORRUPTIONS[corruption]
+    path = tmp_path / "file.json"
+    path.write_text(json.dumps(doc))
+    [result] = ingest_paths(store, [path]).results
+    assert result.status == "error", result
+    for words in expected:
+        assert words in str(result.message), result.message
+    assert table_counts(store)["runs"] == 0
+
+
+def test_pyperf_file_from_a_long_host_name_fits_the_store(store: Store, tmp_path: Path) -> None:  # noqa: F811
+    """PostgreSQL refused the run id made from a 300-character host name (runs.run_id holds 200)."""
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps(_pyperf_doc(hostname="h" * 300)))
+    [result] = ingest_paths(store, [path]).results
+    assert result.status == "ingested", result
+    assert load(store)["host"].unique().tolist() == ["h" * 300]
 
 
 def test_cycles_tie_samples_to_their_records_and_skip_calibration() -> None:

@@ -12,7 +12,9 @@ import click
 
 from cetbench import __version__
 from cetbench.cli import analyze, bisect, host, lab, run, store
+from cetbench.cli.console import one_line
 from cetbench.cli.errors import EXIT_USAGE, exit_code_for
+from cetbench.runner import RunInterrupted
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,10 +37,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:  # click's own usage errors (unknown option, bad value)
         exc.show()
         sys.exit(EXIT_USAGE if exc.exit_code == 2 else exc.exit_code)
-    except Exception as exc:
+    except (Exception, RunInterrupted) as exc:
         code = exit_code_for(exc)
         if code is None:
             raise  # a bug: the traceback is what a developer needs
-        click.echo(f"cetbench: {exc}", err=True)
+        click.echo(f"cetbench: {one_line(str(exc))}", err=True)
         sys.exit(code)
     sys.exit(status if isinstance(status, int) else 0)

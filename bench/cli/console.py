@@ -18,3 +18,11 @@ def console(stderr: bool = False) -> Console:
     if stream.isatty():
         return Console(stderr=stderr)
     return Console(stderr=stderr, width=max(UNBOUNDED, shutil.get_terminal_size().columns), soft_wrap=False)
+
+
+def one_line(text: str) -> str:
+    """A message as one printable line: a name the user gave may hold a newline or a terminal escape (an
+    error is one line), or bytes that are not UTF-8 (a path, an argument); each such character is shown
+    escaped (\\n, \\x1b, \\udcff)."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)

@@ -23,13 +23,15 @@ def exit_code_for(exc: BaseException) -> int | None:
     from cetbench.analysis import AnalysisInputError
     from cetbench.bisect_git import BisectInputError, BisectStopped
     from cetbench.results.bundle import BundleError
-    from cetbench.runner import RunError
+    from cetbench.runner import RunError, RunInterrupted
     from cetbench.selection import SelectionError
     from cetbench.workloads.build import BuildError
     from cetbench.workloads.variants import UnknownVariantError, VariantNameError
 
     if isinstance(exc, CommandError):
         return exc.code
+    if isinstance(exc, RunInterrupted):  # as a shell reports a process the signal ended: 143 for SIGTERM
+        return 128 + exc.signum
     # usage or input: the user can fix what they typed or pointed at
     usage = (results.RunNotFound, results.InputError, BundleError, RunError, SelectionError, AnalysisInputError,
              VariantNameError, UnknownVariantError, BisectInputError)

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cetbench.cli import options
 from cetbench.cli.console import console
 from cetbench.cli.errors import EXIT_ENVIRONMENT, EXIT_OK, CommandError
-from cetbench.runner import ProgressHook, RunOptions
+from cetbench.runner import ProgressHook, RunOptions, interruptible
 
 
 @contextmanager
@@ -59,7 +59,7 @@ def run(quick: bool, only: tuple[str, ...], kernel_label: str | None, cpu: int, 
         raise CommandError("--resume completes an existing bundle: it takes no --out or --only")
     opts = _options(quick, only, kernel_label, cpu, inject_cycles, timeout, pyperf_args, perf, disturbed_above,
                     retry_disturbed, interleave, out, resume)
-    with progress_bar(not as_json) as hook:
+    with interruptible(), progress_bar(not as_json) as hook:
         stored = run_and_store(opts, store_url, no_store, hook)
     if as_json:
         click.echo(json.dumps({"run_id": stored.run_id, "bundle": str(stored.bundle.root), "store": stored.store,
@@ -99,7 +99,7 @@ def ci(quick: bool, only: tuple[str, ...], kernel_label: str | None, cpu: int, i
     opts = _options(quick, only, kernel_label, cpu, inject_cycles, timeout, pyperf_args, perf, disturbed_above,
                     retry_disturbed, interleave)
     run_ids: list[str] = []
-    with progress_bar(True) as hook:
+    with interruptible(), progress_bar(True) as hook:
         for _ in range(repeat):
             stored = run_and_store(opts, store_url, progress=hook)
             run_ids.append(stored.run_id)

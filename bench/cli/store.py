@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cetbench.cli import options
-from cetbench.cli.console import console
+from cetbench.cli.console import console, one_line
 from cetbench.cli.errors import EXIT_OK, EXIT_USAGE
 
 
@@ -28,9 +28,9 @@ def ingest(paths: tuple[Path, ...], store_url: str | None, as_json: bool) -> int
         if as_json:
             continue
         if r.status == "error":
-            click.echo(f"cetbench: {r.path}: {r.message}", err=True)
+            click.echo(f"cetbench: {one_line(f'{r.path}: {r.message}')}", err=True)
         else:
-            click.echo(f"{r.status}: {r.path} ({r.run_id}, {r.variants} variants, {r.samples} samples)")
+            click.echo(one_line(f"{r.status}: {r.path} ({r.run_id}, {r.variants} variants, {r.samples} samples)"))
     if as_json:
         click.echo(json.dumps([vars(r) for r in report.results], indent=2))
     return EXIT_OK if report.ok else EXIT_USAGE

@@ -176,6 +176,21 @@ class PgServer:
                 raise PgServerError(f"pg_ctl start failed: {tail.strip()}")
         raise PgServerError("pg_ctl start failed: no free port found after 3 attempts")
 
+    def restart(self, mode: str = "fast") -> None:
+        """Restart the server: `fast` ends every session (as an administrator's restart does),
+        `immediate` kills the server without a shutdown checkpoint (recovery runs at start, as after
+        a crash)."""
+        # -l: without a log file the new server would keep our captured output open, and we would wait.
+        self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"),
+                   "-m", mode, "-w", "-t", "60", "restart"])
+
+    def ensure_running(self) -> None:
+        """Start the server again if it stopped (e.g. after a PANIC on a full disk)."""
+        status = self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data), "status"], check=False)
+        if status.returncode != 0:
+            self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"),
+                       "-w", "-t", "60", "start"])
+
     def stop(self, remove: bool = True) -> None:
         """Stop the server (if it runs) and remove its directory."""
         if (self.data / "postmaster.pid").exists():

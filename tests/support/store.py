@@ -15,6 +15,9 @@ import datetime as dt
 import json
 import os
 import random
+import subprocess
+import sys
+import textwrap
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -180,8 +183,10 @@ def make_bundle(
     return root
 
 
-def make_bundles(parent: Path, count: int, samples: int = 8, prefix: str = "run") -> list[Path]:
-    """`count` small distinct bundles (2 measured variants + 1 unsupported each)."""
+def make_bundles(parent: Path, count: int, samples: int = 8, prefix: str = "run",
+                 labels: tuple[str, ...] = ("v6.18",)) -> list[Path]:
+    """`count` small distinct bundles (2 measured variants + 1 unsupported each), their kernel labels
+    taken in turn from `labels`."""
     out = []
     for i in range(count):
         rng = random.Random(i)
@@ -191,13 +196,47 @@ def make_bundles(parent: Path, count: int, samples: int = 8, prefix: str = "run"
             VariantSpec("guest.vmexit.cpuid[cet=ibt]", "unsupported", reason="no IBT", refused_by="cpu"),
         ]
         run_id = f"{prefix}-{i:04d}"
-        out.append(make_bundle(parent / run_id, run_id, variants, started=START + dt.timedelta(minutes=i)))
+        out.append(make_bundle(parent / run_id, run_id, variants, started=START + dt.timedelta(minutes=i),
+                               kernel_label=labels[i % len(labels)]))
+    return out
+
+
+PYTEST_BENCH_MODULE = textwrap.dedent('''
+    import time
+
+    OPS = 1000
+
+    def batch():
+        time.sleep(0.001)
+
+    def test_syscall_on(benchmark):
+        benchmark.extra_info.update(variant="host.syscall[shstk=on]", ops_per_iteration=OPS,
+                                    op="getppid syscall", kernel_label="v6.18")
+        benchmark.pedantic(batch, rounds=5, iterations=1)
+
+    def test_plain(benchmark):
+        benchmark.pedantic(batch, rounds=3, iterations=2)
+''')
+
+
+def write_pytest_benchmark_json(directory: Path) -> Path:
+    """A pytest-benchmark JSON file written by the real tool (pytest --benchmark-json) in `directory`."""
+    (directory / "test_frontdoor_example.py").write_text(PYTEST_BENCH_MODULE)
+    (directory / "pytest.ini").write_text("[pytest]\n")
+    out = directory / "out.json"
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--rootdir={directory}",
+         "-c", str(directory / "pytest.ini"), str(directory / "test_frontdoor_example.py"),
+         f"--benchmark-json={out}"],
+        check=True, capture_output=True, cwd=directory,
+    )
     return out
 
 
 # --- stores ---------------------------------------------------------------------------------
 
 _PG: dict[str, str] = {}
+_SERVER: list[PgServer] = []  # the server this process started, if it did
 
 
 def _unavailable(reason: str) -> None:
@@ -220,26 +259,47 @@ def pg_base_url() -> str:
             _PG["unavailable"] = str(exc)
             _unavailable(str(exc))
         atexit.register(server.stop)
+        _SERVER.append(server)
         url = server.url
     _PG["url"] = url
     return url
+
+
+def pg_own_server() -> PgServer:
+    """The PostgreSQL server this test process started, for tests that restart it; skips (or fails, as
+    pg_base_url does) without one, and skips when $CETBENCH_PG_URL names a server that is not ours."""
+    pg_base_url()
+    if not _SERVER:
+        pytest.skip(f"${ENV_URL} names a server this test must not restart")
+    return _SERVER[0]
 
 
 def _admin(base: str) -> psycopg.Connection[Any]:
     return psycopg.connect(base, autocommit=True)
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL schema for one test (cheaper than a database: ~0 s vs 0.25 s)."""
-    base = pg_base_url()
+def new_pg_schema(base: str) -> str:
+    """The URL of a fresh, empty schema on the server at `base` (cheaper than a database: ~0 s vs 0.25 s)."""
     name = f"cetbench_t_{uuid.uuid4().hex[:12]}"
     with _admin(base) as conn:
         conn.execute(f'CREATE SCHEMA "{name}"')
     url = make_url(base).update_query_dict({"options": f"-csearch_path={name}"})
-    yield url.render_as_string(hide_password=False)
+    return url.render_as_string(hide_password=False)
+
+
+def drop_pg_schema(url: str) -> None:
+    name = make_url(url).query["options"].split("=", 1)[1]
+    base = make_url(url).difference_update_query(["options"]).render_as_string(hide_password=False)
     with _admin(base) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL schema for one test."""
+    url = new_pg_schema(pg_base_url())
+    yield url
+    drop_pg_schema(url)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
