@@ -162,7 +162,9 @@ def _cached(cache: Path, patched: bool, compiler: str) -> Emulator | None:
     builds = []
     for info_path in (cache / "bochs").glob(f"{SOURCE_VERSION}-{'fixed' if patched else 'unpatched'}-*/build.json"):
         info = json.loads(info_path.read_text())
-        if info.get("patch_sha256") == patch_sha and info.get("compiler") == compiler:
+        # the configure flags too: a build made with other flags (e.g. show-ips, which deadlocks) is not this one
+        if (info.get("patch_sha256") == patch_sha and info.get("compiler") == compiler
+                and info.get("configure") == list(CONFIGURE_FLAGS)):
             builds.append((info_path.stat().st_mtime, info_path.parent, info))
     bios = sorted((cache / "bios").glob("*/done"), key=lambda p: p.stat().st_mtime)
     if not builds or not bios:
