@@ -43,6 +43,9 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)  # made once: a raw file is read line by line
+
+
 def load_json(path: str, label: str, data: bytes) -> Any:
     """Parse JSON bytes, failing with the file's label and where the text breaks."""
     try:
@@ -50,7 +53,7 @@ def load_json(path: str, label: str, data: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise InputError(path, f"{label}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:
-        return json.loads(text, object_pairs_hook=_unique_keys)
+        return _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         # The parser ran out of text (rather than meeting a wrong character): a cut-off file.
         at_end = exc.msg.startswith("Unterminated string") or exc.pos >= len(text.rstrip())

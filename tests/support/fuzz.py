@@ -322,8 +322,23 @@ def _url(fz: Fuzzer, rng: random.Random, n: int) -> str:
     auth = rng.choice((f"{user}:{password}@", f"{user}@", "", f":{password}@"))
     url = f"{scheme}://{auth}{host}/{database}{rng.choice(QUERIES)}"
     if rng.random() < 0.3:
-        url = _mutate_text(rng, url).replace("\x00", "")
+        mutated = _mutate_text(rng, url).replace("\x00", "")
+        url = mutated if _loopback_only(mutated) else url
     return url
+
+
+def _loopback_only(url: str) -> bool:
+    """Whether every host the URL could make libpq contact is this machine (a mutation may have turned
+    `localhost` into a name that would go to DNS)."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # open_store refuses it before connecting
+        return True
+    hosts = [parsed.host or ""]
+    for key in ("host", "hostaddr"):
+        value = parsed.query.get(key, ())
+        hosts += [value] if isinstance(value, str) else list(value)
+    return all(h in ("", "localhost", "::1", "[::1]") or h.startswith(("127.", "/")) for h in hosts)
 
 
 def url_case(fz: Fuzzer, rng: random.Random, n: int) -> list[tuple[str, Outcome]]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -91,10 +92,21 @@ def at(phase: str, bundle: Path, under: int | None = None) -> bool:
     return False
 
 
+def catches_sigterm(pid: int) -> bool:
+    """Whether the process has its SIGTERM handler: cetbench has started, past Python's start-up (a
+    SIGTERM before that ends it as it ends any process, before it has touched the bundle)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    caught = next((int(line.split()[1], 16) for line in status.splitlines() if line.startswith("SigCgt:")), 0)
+    return bool(caught & (1 << (signal.SIGTERM - 1)))
+
+
 def wait_until(proc: subprocess.Popen[str], phase: str, bundle: Path, under: int | None = None) -> bool:
-    """Wait until the run is at `phase`; False when it ended first."""
+    """Wait until the run is at `phase` (and has started: see catches_sigterm); False when it ended first."""
     deadline = time.monotonic() + GUARD_S
-    while not at(phase, bundle, under):
+    while not (at(phase, bundle, under) and catches_sigterm(proc.pid)):
         if proc.poll() is not None:
             return False
         if time.monotonic() > deadline:
