@@ -14,11 +14,11 @@ from typing import Any
 from cetbench import arch
 from cetbench.facts import HostFacts
 from cetbench.native import GUEST_IMAGE
-from cetbench.plan import decide
+from cetbench.plan import decide, qemu_accel
 from cetbench.workloads.build import build, elf_symbols
 from cetbench.workloads.mechanisms import isolated_by, paid_by
 from cetbench.workloads.table import Variant
-from cetbench.workloads.variants import VariantName, canonical
+from cetbench.workloads.variants import LINUX, VariantName, canonical
 
 
 def explain_host(variant: Variant) -> dict[str, Any]:
@@ -40,6 +40,41 @@ def explain_host(variant: Variant) -> dict[str, Any]:
         },
         "timing": "CLOCK_MONOTONIC_RAW and RDTSCP around the whole loop; nothing else inside it",
     }
+
+
+def explain_linux(variant: Variant, facts: HostFacts) -> dict[str, Any]:
+    """A linux.* variant: its program as on a host, and the QEMU vCPU and guest kernel it runs under."""
+    from cetbench.lab.qemu import cpu_option, find_qemu
+    from cetbench.linux_guest import boot_config, kernel_args, offered
+
+    config = boot_config(variant)
+    accel, why = qemu_accel(facts.kvm)
+    qemu = find_qemu()
+    known = qemu.cpu_features if not isinstance(qemu, str) else frozenset()
+    return {**explain_host(variant), "linux_guest": {
+        "boot": ",".join(f"{a}={v}" for a, v in config) + ": one QEMU boot of the lab's kernel and initramfs, "
+                "shared by every variant of this configuration (bench/linux_guest.py)",
+        "qemu": qemu if isinstance(qemu, str) else qemu.description,
+        "accel": accel + (f" ({why})" if why else ""),
+        "cpu": cpu_option("host" if accel == "kvm" else "max", offered(config), known),
+        "guest_kernel_args": kernel_args(config) or "(the lab's, nothing added)",
+        "checked": "the guest's /proc/cpuinfo must show user_shstk when cet-ss is offered and ibt when kernel IBT "
+                   "is to be on (neither otherwise), or the configuration's variants are not measured",
+    }}
+
+
+def _qemu_verdict(variant: Variant, facts: HostFacts) -> dict[str, Any]:
+    from cetbench.lab.qemu import cpu_refusal, find_qemu
+    from cetbench.linux_guest import boot_config, offered
+
+    qemu = find_qemu()
+    if isinstance(qemu, str):
+        return {"runnable": False, "reason": qemu, "refused_by": "qemu"}
+    accel, _ = qemu_accel(facts.kvm)
+    refused = cpu_refusal(qemu, accel, offered(boot_config(variant)))
+    if refused:
+        return {"runnable": False, "reason": f"QEMU ({accel.upper()}): {refused}", "refused_by": "qemu"}
+    return {"runnable": True, "reason": "QEMU accepts the vCPU; the guest kernel and the workload decide the rest"}
 
 
 def explain_guest(variant: Variant, vendor: str | None) -> dict[str, Any]:
@@ -82,11 +117,16 @@ def mechanisms(variant: Variant) -> dict[str, Any]:
 
 
 def explain(variant: Variant, facts: HostFacts, vendor: str | None = None) -> dict[str, Any]:
-    doc = explain_host(variant) if variant.workload.guest is None else explain_guest(variant, vendor)
+    if variant.workload.kind == LINUX:
+        doc = explain_linux(variant, facts)
+    else:
+        doc = explain_host(variant) if variant.workload.guest is None else explain_guest(variant, vendor)
     doc["mechanisms"] = mechanisms(variant)
     decision = decide(variant, facts)
     doc["on_this_host"] = {"runnable": decision.runnable, "reason": decision.reason,
                            "refused_by": decision.refused_by}
+    if variant.workload.kind == LINUX:  # QEMU decides at run time; asking it costs a fraction of a second
+        doc["on_this_host"].update(_qemu_verdict(variant, facts))
     return doc
 
 

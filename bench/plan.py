@@ -15,7 +15,7 @@ from cetbench import arch
 from cetbench.facts import CpuFacts, HostFacts, KernelFacts, KvmFacts
 from cetbench.probe_kvm import missing_xss_components
 from cetbench.workloads.table import Variant
-from cetbench.workloads.variants import GUEST, HOST
+from cetbench.workloads.variants import GUEST, HOST, LINUX
 
 Refusal = tuple[str, str]  # (who refused: cpu | kernel | kvm | host | workload, their words)
 
@@ -141,6 +141,16 @@ def xss_match_refusals(cpu: CpuFacts) -> list[Refusal]:
     return []
 
 
+def qemu_accel(kvm: KvmFacts) -> tuple[str, str | None]:
+    """The accelerator QEMU runs a Linux guest with here, and why not KVM when it is TCG. KVM needs
+    hardware virtualization: on a software KVM (kvm_pvm) QEMU did not boot a Debian kernel."""
+    if not kvm.openable:
+        return "tcg", f"KVM unusable: {kvm.error}"
+    if kvm.emulated:
+        return "tcg", f"{kvm.implementation} runs guests without VMX/SVM: QEMU uses TCG"
+    return "kvm", None
+
+
 def refusals_of(variant: Variant, facts: HostFacts) -> list[Refusal]:
     kind = variant.workload.kind
     if kind == HOST:
@@ -152,12 +162,15 @@ def refusals_of(variant: Variant, facts: HostFacts) -> list[Refusal]:
         if variant.id.value("xss") is not None:
             refusals += xss_match_refusals(facts.cpu)
         return refusals
+    if kind == LINUX:  # QEMU, the guest kernel and the workload refuse at run time (bench/linux_guest.py)
+        return []
     raise ValueError(f"no rule decides where a {kind!r} workload can run")
 
 
 def decide(variant: Variant, facts: HostFacts) -> Decision:
     refusals = refusals_of(variant, facts)
-    emulated = variant.workload.kind == GUEST and facts.kvm.emulated
+    kind = variant.workload.kind
+    emulated = (kind == GUEST and facts.kvm.emulated) or (kind == LINUX and qemu_accel(facts.kvm)[0] != "kvm")
     return Decision(variant, not refusals, tuple(refusals), emulated)
 
 

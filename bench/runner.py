@@ -24,6 +24,7 @@ from cetbench import manifest as mf
 from cetbench.facts import HostFacts
 from cetbench.interference import DISTURBED_ABOVE_CPUS, Interference
 from cetbench.kvm_knob import Restorer
+from cetbench.linux_guest import run_linux_variants
 from cetbench.native import Programs, run_variant_once, variant_command
 from cetbench.perf_pass import count_variant, events_for, ops_for_pass
 from cetbench.plan import KVM_CET_PARAMETER, Decision, plan
@@ -32,6 +33,7 @@ from cetbench.results.bundle import Bundle, BundleError
 from cetbench.results.paths import default_runs_dir
 from cetbench.workloads.build import BuildError
 from cetbench.workloads.table import Variant, all_variants, by_name, select
+from cetbench.workloads.variants import LINUX
 
 QUICK_PYPERF = ("--processes", "6", "--values", "2", "--warmups", "1", "--min-time", "0.02")
 DEFAULT_PYPERF = ("--processes", "20", "--values", "3", "--warmups", "1", "--min-time", "0.1")
@@ -283,7 +285,10 @@ def execute(opts: RunOptions, progress: ProgressHook | None = None) -> Bundle:
         raise RunInterrupted(getattr(exc, "signum", signal.SIGINT), opts.resume) from None
     programs = Programs()
     knobs = Restorer()
-    groups = _interleave_groups(todo) if opts.interleave else [[v] for v in todo]
+    # linux.* variants run inside Linux guests, one boot per guest configuration (bench/linux_guest.py)
+    here = [v for v in todo if v.workload.kind != LINUX]
+    in_guests = [v for v in todo if v.workload.kind == LINUX]
+    groups = _interleave_groups(here) if opts.interleave else [[v] for v in here]
     done = 0
     with leftovers.marked(bundle.root):
         try:
@@ -292,6 +297,9 @@ def execute(opts: RunOptions, progress: ProgressHook | None = None) -> Bundle:
                     progress(", ".join(v.name for v in group), done, len(todo))
                 run_group(bundle, group, opts, programs, facts, knobs)
                 done += len(group)
+            if in_guests:
+                run_linux_variants(bundle, in_guests, facts, opts.quick,
+                                   (lambda what: progress(what, done, len(todo))) if progress else None)
         except (RunInterrupted, KeyboardInterrupt) as exc:
             # The variants in flight stay pending: stop whatever still runs for them, drop their partial files.
             leftovers.kill_leftovers(bundle.root)

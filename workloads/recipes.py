@@ -47,6 +47,16 @@ RECIPES: dict[str, Recipe] = {
             )
             for name in ("syscall", "ctxswitch", "signal")
         ),
+        *(
+            Recipe(
+                f"linux_vmexit_{op}",
+                sources=("linux/linux_vmexit.c", "host/common.c"),
+                headers=(*_ARCH, "host/common.h"),
+                cflags=(*COMMON_CFLAGS, "-fcf-protection=full", f"-DCB_OP_{op.upper()}"),
+                notes="a VM exit from a Linux guest's user space (the linux.vmexit.* workloads, run under QEMU)",
+            )
+            for op in ("cpuid", "pio")
+        ),
         Recipe(
             "cetbench-guest",
             sources=tuple(f"guest/{f}" for f in (

@@ -17,6 +17,7 @@ from cetbench.workloads import variants
 from cetbench.workloads.variants import (
     GUEST,
     HOST,
+    LINUX,
     UnknownVariantError,
     VariantName,
     VariantNameError,
@@ -57,7 +58,7 @@ class GuestCode:
 @dataclass(frozen=True)
 class Workload:
     name: str
-    kind: str  # variants.HOST | variants.GUEST
+    kind: str  # variants.HOST | variants.GUEST | variants.LINUX
     program: str  # recipe name in workloads/recipes.py
     op: str  # what one op is, for tables and reports
     #: perf events with a fixed count per op; the first is the summary's
@@ -73,6 +74,10 @@ class Workload:
     #: optional axes this workload is measured along, with the values it measures (variants.py):
     #: each is an isolating pair with the configuration that leaves the axis unset
     options: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: linux.* only: ops per worker process in the guest, fixed when the guest's job list is written
+    #: (no calibration run inside a boot): about 50 ms each under TCG, which makes some ops (a pipe
+    #: round trip, a signal) a thousand times dearer than on hardware
+    guest_ops: int = 20_000
 
     def __post_init__(self) -> None:
         if kind_of(self.name) != self.kind:
@@ -124,6 +129,12 @@ _FPU = "x86_fpu:*"  # the XSAVES/XRSTORS path: x86_fpu_regs_(de)activated, befor
 # guest kernel as kvm-unit-tests does: the XSAVES/XRSTORS of every enabled component, with CET_USER
 # live (shstk's natural state), in its init state (cetu=init) or out of IA32_XSS (cetu=off).
 _XSAVE_OPTIONS = (("cetu", ("init", "off")),)
+
+# A Linux guest under QEMU runs the host workloads' programs and the linux_vmexit ones; each is
+# measured with the guest kernel's IBT on and off wherever the vCPU offers IBT (the kibt axis).
+# Their key events are the guest kernel's own tracepoints, counted inside the guest; kvm:* ones are
+# counted on the host, around QEMU, where QEMU runs on KVM (bench/linux_guest).
+_LINUX_OPTIONS = (("kibt", ("off",)),)
 
 WORKLOADS: tuple[Workload, ...] = (
     Workload(
@@ -202,6 +213,36 @@ WORKLOADS: tuple[Workload, ...] = (
         extra_needs=frozenset({"xsaves"}), options=_XSAVE_OPTIONS,
         guest=GuestCode(8, "xrstors", 0, "WL_EXIT_NONE", "setup_xsave", "op_xrstors",
                         "XRSTORS of every enabled component from an area saved before the loop"),
+    ),
+    Workload(
+        "linux.syscall", LINUX, "host_syscall", "getppid syscall in the guest",
+        ("raw_syscalls:sys_enter", "syscalls:sys_enter_getppid"),
+        "host.syscall's loop in a Linux guest: the guest kernel's own (IBT-checked) syscall entry",
+        options=_LINUX_OPTIONS,
+    ),
+    Workload(
+        "linux.ctxswitch", LINUX, "host_ctxswitch", "pipe round trip in the guest (2 switches)",
+        ("sched:sched_switch", "x86_fpu:x86_fpu_regs_deactivated"),
+        "host.ctxswitch's two processes in a Linux guest: the guest kernel saves each task's state (CET_USER "
+        "with shstk) on every switch", events=(_FPU,), options=_LINUX_OPTIONS, guest_ops=100,
+    ),
+    Workload(
+        "linux.signal", LINUX, "host_signal", "signal delivery + sigreturn in the guest",
+        ("syscalls:sys_enter_rt_sigreturn", "x86_fpu:x86_fpu_regs_activated"),
+        "host.signal in a Linux guest: the guest kernel's signal frame (a shadow-stack token with shstk)",
+        events=(_FPU,), options=_LINUX_OPTIONS, guest_ops=250,
+    ),
+    Workload(
+        "linux.vmexit.cpuid", LINUX, "linux_vmexit_cpuid", "CPUID exit from guest user space",
+        ("kvm:kvm_exit", "kvm:kvm_userspace_exit"),
+        "CPUID leaf 0 in a guest task: a VM exit KVM answers in the kernel (none under TCG)",
+        options=_LINUX_OPTIONS, guest_ops=500_000,
+    ),
+    Workload(
+        "linux.vmexit.pio", LINUX, "linux_vmexit_pio", "port-I/O exit to QEMU from guest user space",
+        ("kvm:kvm_userspace_exit", "kvm:kvm_pio", "kvm:kvm_exit", "kvm:kvm_fpu"),
+        "OUT to QEMU's port 0x80 in a guest task: every op returns from KVM_RUN to QEMU (none under TCG)",
+        options=_LINUX_OPTIONS, guest_ops=200_000,
     ),
 )
 

@@ -23,8 +23,9 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-#: Workload kinds: where the op runs. A workload's name starts with its kind (`host.syscall`).
-HOST, GUEST = "host", "guest"
+#: Workload kinds: where the op runs. A workload's name starts with its kind (`host.syscall`): `host` on
+#: this host, `guest` in the micro-VM (cetbench-vmm on /dev/kvm), `linux` in a Linux guest under QEMU.
+HOST, GUEST, LINUX = "host", "guest", "linux"
 
 
 def kind_of(workload: str) -> str:
@@ -63,7 +64,7 @@ class Axis:
     #: the workload's choice (`Workload.options`).
     optional: bool = False
     #: (axis, value or feature) another axis must have for this one to be set: ("cet", "shstk")
-    #: (the cet axis turns on shstk), ("cet", "none").
+    #: (the cet axis turns on shstk), ("cet", "none"). It binds only in kinds that have that axis.
     requires: tuple[str, str] | None = None
     #: Variants setting this axis change the host (e.g. reload a kernel module) or only check the
     #: suite itself: they run only when a selection pattern names the axis, never as part of a
@@ -87,9 +88,17 @@ class Axis:
 
 
 AXES: tuple[Axis, ...] = (
-    Axis("shstk", ("off", "on"), frozenset({HOST}),
+    # A Linux guest's CET: what QEMU's vCPU offers, whether the guest kernel uses IBT, and (shstk, below)
+    # whether the workload's task turns its shadow stack on. The runner acts on vcet and kibt.
+    Axis("vcet", ("none", "ibt", "shstk", "ibt+shstk"), frozenset({LINUX}),
+         "CET QEMU's vCPU offers the Linux guest (-cpu ...,cet-ibt=on,cet-ss=on,enforce); the guest kernel "
+         "turns on kernel IBT and allows user shadow stacks when offered", off="none"),
+    Axis("kibt", ("off",), frozenset({LINUX}),
+         "the guest kernel booted with ibt=off: IBT offered by the vCPU, not used by the kernel (what honouring "
+         "`ibt=off` costs or saves)", optional=True, requires=("vcet", "ibt")),
+    Axis("shstk", ("off", "on"), frozenset({HOST, LINUX}),
          "user shadow stack of the workload's own task(s), enabled by the workload with arch_prctl",
-         off="off", native_flag="--shstk", observed="shstk"),
+         off="off", native_flag="--shstk", observed="shstk", requires=("vcet", "shstk")),
     Axis("cet", ("none", "ibt", "shstk", "ibt+shstk"), frozenset({GUEST}),
          "CET the micro-VM is offered in its CPUID and turns on itself (kernel IBT, user shadow stack)",
          off="none", native_flag="--cet", observed="cet_active"),
@@ -177,7 +186,8 @@ class VariantName:
         pairs = dict(self.config)
         pairs.update({a: off for a in self.cet_axes if (off := AXIS_BY_NAME[a].off) is not None})
         # an axis that needs CET on (cetu) has no meaning once it is off: the partner leaves it out
-        return replace(self, config=canonical({a: v for a, v in pairs.items() if _allowed(a, pairs)}))
+        kind = kind_of(self.workload)
+        return replace(self, config=canonical({a: v for a, v in pairs.items() if _allowed(a, pairs, kind)}))
 
     def native_args(self) -> tuple[str, ...]:
         """The arguments that tell a native program this configuration."""
@@ -243,7 +253,7 @@ def parse(name: str, strict: bool = True) -> VariantName:
         pairs[axis] = value
     if strict:
         for axis in pairs:
-            if not _allowed(axis, pairs):
+            if not _allowed(axis, pairs, kind_of(match["workload"].strip())):
                 other, wanted = AXIS_BY_NAME[axis].requires or ("", "")
                 raise VariantNameError(f"{name!r}: {axis} can be set only with {other}={wanted} "
                                        f"(or a {other} that turns {wanted} on)")
@@ -261,14 +271,16 @@ def configs_of(kind: str, options: dict[str, tuple[str, ...]] | None = None) -> 
         else:
             values = axis.values
         out = [{**c, axis.name: v} if v is not None else c for c in out for v in values]
-    return [canonical(c) for c in out if all(_allowed(a, c) for a in c)]
+    return [canonical(c) for c in out if all(_allowed(a, c, kind) for a in c)]
 
 
-def _allowed(axis: str, config: dict[str, str]) -> bool:
+def _allowed(axis: str, config: dict[str, str], kind: str) -> bool:
     known = AXIS_BY_NAME.get(axis)
-    if known is None or known.requires is None:
+    if known is None or known.requires is None or config.get(axis) == known.off:  # off needs nothing
         return True
     other, wanted = known.requires
+    if kind not in AXIS_BY_NAME[other].kinds:  # host.*[shstk=on] needs no vCPU to offer it
+        return True
     value = config.get(other)
     return value is not None and (value == wanted or wanted in AXIS_BY_NAME[other].features(value))
 

@@ -37,7 +37,7 @@ def quick_selection() -> list[str]:
     """Per workload: CET fully on (every CET feature the kind has) and its CET-off partner."""
     from cetbench.workloads.table import select
 
-    return [v.name for v in select(None) if len(v.id.config) == 1 and
+    return [v.name for v in select(None) if len(v.id.config) == 1 and v.workload.kind != "linux" and
             (not v.cet_on or v.cet_features == ({"shstk"} if v.workload.kind == "host" else {"shstk", "ibt"}))]
 
 
@@ -72,8 +72,13 @@ def lab(quick: bool, only: tuple[str, ...], kernels: tuple[str, ...], kernel_lab
     from cetbench.results.paths import default_runs_dir
     from cetbench.run_and_store import store_and_summarise
     from cetbench.workloads.table import select
+    from cetbench.workloads.variants import LINUX
 
-    variants = select(list(only) or (quick_selection() if quick else None))
+    # linux.* variants boot a Linux guest under QEMU themselves (`cetbench run --only 'linux.*'`)
+    variants = [v for v in select(list(only) or (quick_selection() if quick else None)) if v.workload.kind != LINUX]
+    if not variants:
+        raise CommandError("the lab runs host.* and guest.* variants; linux.* ones run under QEMU: "
+                           "cetbench run --only 'linux.*'")
     specs = kernels or (DEFAULT_KERNEL,)
     if kernel_label and len(specs) > 1:
         raise CommandError("--kernel-label names one kernel build: give one --kernel with it (a series of kernels "

@@ -208,8 +208,11 @@ class PrivateApt:
                 self.run("apt-get", "download", "-q", f"{name}={version}", cwd=dest)
             except ArchiveError as exc:
                 raise ArchiveError(f"could not download {name} {version} from {self.mirror}: {exc}") from exc
-        # apt-get download names the file name_version_arch.deb with the epoch's colon escaped, which
-        # is the index's Filename in every case the lab meets; anything else is an error below.
+        # apt-get download names the file name_version_arch.deb with the epoch kept (colon escaped as
+        # %3a); the index's Filename has no epoch: the download takes the index's name.
+        escaped = dest / f"{name}_{version.replace(':', '%3a')}_{stanza.get('Architecture', 'amd64')}.deb"
+        if not target.exists() and escaped.exists():
+            escaped.rename(target)
         if not target.exists():
             raise ArchiveError(f"apt-get download {name}={version} left no {target.name}")
         got = sha256_file(target)

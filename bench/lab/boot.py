@@ -72,17 +72,21 @@ class BootOutcome:
     stalled_s: float | None  # set when bochs was killed for using no CPU time this long
     serial: SerialFollower
     marks: dict[str, float] = field(default_factory=dict)  # agent mark -> host seconds when first seen
+    emulator: str = "bochs"  # which emulator ran (bochs_log is its log: QEMU's is its stderr)
 
     @property
     def panic(self) -> str | None:
         return self.serial.panic
 
     def bochs_error(self) -> str | None:
-        """The last error or panic line bochs logged, for a failure message."""
+        """The last error or panic line the emulator logged, for a failure message."""
         try:
             lines = self.bochs_log.read_text(errors="replace").splitlines()
         except OSError:
             return None
+        if self.emulator != "bochs":
+            said = [ln.strip() for ln in lines if ln.strip()]
+            return said[-1][:300] if said else None
         # bochs log lines read "<11-digit tick><level letter>[<module>] ...": e = error, p = panic.
         bad = [ln for ln in lines if ((len(ln) > 12 and ln[11] in "ep" and ln[12] == "[") or "FATAL" in ln)
                and POWER_OFF not in ln]
@@ -113,28 +117,35 @@ def _cpu_ticks(pid: int) -> int | None:
     return int(fields[11]) + int(fields[12])
 
 
-def boot(emulator: Emulator, iso: Path, workdir: Path, timeout_s: float,
-         on_line: Callable[[LabLine], None] | None = None, memory_mb: int = DEFAULT_MEMORY_MB,
-         poll_s: float = 0.05, stall_s: float = STALL_S) -> BootOutcome:
-    """Boot `iso` and follow it to its power-off, a panic or `timeout_s` (host wall seconds)."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    serial_log, bochs_log = workdir / "serial.log", workdir / "bochs.log"
-    for f in (serial_log, bochs_log):
-        f.unlink(missing_ok=True)
-    rc_path = workdir / "bochsrc"
-    rc_path.write_text(bochsrc(emulator, iso.resolve(), serial_log.resolve(), bochs_log.resolve(), memory_mb))
+@dataclass
+class Followed:
+    """What following one emulator process to its end saw (see `follow`)."""
+    returncode: int | None
+    timed_out: bool
+    wall_s: float
+    stalled_s: float | None
+    serial: SerialFollower
+    marks: dict[str, float]
+
+
+def follow(argv: list[str], workdir: Path, serial_log: Path, timeout_s: float, env: dict[str, str],
+           on_line: Callable[[LabLine], None] | None = None, poll_s: float = 0.05,
+           stall_s: float | None = STALL_S, output: str = "emulator.out") -> Followed:
+    """Start `argv` (an emulator writing the guest's serial console to `serial_log`) in a session of its
+    own and follow the console to the emulator's exit, a kernel panic, `timeout_s` (host wall seconds),
+    or, with `stall_s`, an emulator that uses no CPU time that long. The emulator's own output goes to
+    `output` in `workdir`."""
     follower = SerialFollower()
     marks: dict[str, float] = {}
     offset = 0
     timed_out = False
     panic_at: float | None = None
-    stalled_s: float | None = None
-    last_ticks: tuple[int | None, float] = (None, 0.0)  # bochs's CPU ticks, and when they last moved
+    stalled: float | None = None
+    last_ticks: tuple[int | None, float] = (None, 0.0)  # the emulator's CPU ticks, and when they last moved
     t0 = time.monotonic()
-    with (workdir / "bochs.out").open("wb") as out:
-        proc = subprocess.Popen([str(emulator.binary), "-q", "-f", str(rc_path.resolve())], cwd=workdir,
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, "BXSHARE": str(emulator.share)})
+    with (workdir / output).open("wb") as out:
+        proc = subprocess.Popen(argv, cwd=workdir, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, env=env)
         try:
             while True:
                 done = proc.poll() is not None
@@ -163,19 +174,34 @@ def boot(emulator: Emulator, iso: Path, workdir: Path, timeout_s: float,
                     timed_out = True
                     _stop(proc)
                     continue
-                ticks = _cpu_ticks(proc.pid)
-                if ticks != last_ticks[0]:
-                    last_ticks = (ticks, now)
-                elif now - last_ticks[1] > stall_s:
-                    stalled_s = now - last_ticks[1]
-                    _stop(proc)
-                    continue
+                if stall_s is not None:
+                    ticks = _cpu_ticks(proc.pid)
+                    if ticks != last_ticks[0]:
+                        last_ticks = (ticks, now)
+                    elif now - last_ticks[1] > stall_s:
+                        stalled = now - last_ticks[1]
+                        _stop(proc)
+                        continue
                 time.sleep(poll_s)
         finally:
             if proc.poll() is None:
                 _stop(proc)
+    return Followed(proc.returncode, timed_out, time.monotonic() - t0, stalled, follower, marks)
+
+
+def boot(emulator: Emulator, iso: Path, workdir: Path, timeout_s: float,
+         on_line: Callable[[LabLine], None] | None = None, memory_mb: int = DEFAULT_MEMORY_MB,
+         poll_s: float = 0.05, stall_s: float = STALL_S) -> BootOutcome:
+    """Boot `iso` and follow it to its power-off, a panic or `timeout_s` (host wall seconds)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    serial_log, bochs_log = workdir / "serial.log", workdir / "bochs.log"
+    for f in (serial_log, bochs_log):
+        f.unlink(missing_ok=True)
+    rc_path = workdir / "bochsrc"
+    rc_path.write_text(bochsrc(emulator, iso.resolve(), serial_log.resolve(), bochs_log.resolve(), memory_mb))
+    seen = follow([str(emulator.binary), "-q", "-f", str(rc_path.resolve())], workdir, serial_log, timeout_s,
+                  {**os.environ, "BXSHARE": str(emulator.share)}, on_line, poll_s, stall_s, output="bochs.out")
     log_text = bochs_log.read_text(errors="replace") if bochs_log.exists() else ""
-    return BootOutcome(serial_log=serial_log, bochs_log=bochs_log, returncode=proc.returncode,
-                       powered_off=POWER_OFF in log_text, timed_out=timed_out, wall_s=time.monotonic() - t0,
-                       stalled_s=stalled_s,
-                       serial=follower, marks=marks)
+    return BootOutcome(serial_log=serial_log, bochs_log=bochs_log, returncode=seen.returncode,
+                       powered_off=POWER_OFF in log_text, timed_out=seen.timed_out, wall_s=seen.wall_s,
+                       stalled_s=seen.stalled_s, serial=seen.serial, marks=seen.marks)

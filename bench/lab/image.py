@@ -28,8 +28,8 @@ from cetbench.native import GUEST_IMAGE, Programs
 from cetbench.workloads.build import WORKLOADS_DIR, BuiltProgram, build
 
 #: Native programs in the image, static, in BIN_DIR; the guest image goes to GUEST_DIR.
-PROGRAMS = ("host_syscall", "host_ctxswitch", "host_signal", "cetbench-vmm", "cetbench-probe",
-            "cetbench-lab-agent", "test_shstk_violation")
+PROGRAMS = ("host_syscall", "host_ctxswitch", "host_signal", "linux_vmexit_cpuid", "linux_vmexit_pio", "cetbench-vmm",
+            "cetbench-probe", "cetbench-lab-agent", "test_shstk_violation")
 BIN_DIR = "bin"
 GUEST_DIR = "lib/cetbench"
 MODULE_DIR = "lib/modules"  # agent.h LAB_KVM_INTEL_KO

@@ -1,5 +1,6 @@
 """Set up the emulated CET lab (tools/install-lab, run by `make test`): host tools, bochs, BIOS, a kernel,
-and the static programs, all into the lab cache. Idempotent: a second run finds everything cached.
+the static programs, and QEMU for the Linux guests when the system has none that knows CET, all into the
+lab cache. Idempotent: a second run finds everything cached.
 
     python -m cetbench.lab.install [--kernel SPEC]... [--no-host-tools]
 
@@ -24,6 +25,7 @@ from cetbench.lab.errors import LabError
 from cetbench.lab.image import PROGRAMS, ImagePrograms
 from cetbench.lab.kernel import Kernel, get_kernel
 from cetbench.lab.paths import lab_cache_root
+from cetbench.lab.qemu import find_qemu, install_qemu
 from cetbench.native import GUEST_IMAGE
 from cetbench.workloads.build import BuildError
 
@@ -74,20 +76,36 @@ def emulator_from_json(d: dict[str, Any]) -> Emulator:
                     version=d["version"], patched=d["patched"], build=d.get("build", {}))
 
 
+def _marker(cache: Path | None) -> dict[str, Any] | str:
+    marker = (cache or lab_cache_root()) / MARKER
+    try:
+        data = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return f"the lab is not set up ({marker} missing or unreadable): run tools/install-lab"
+    return data if isinstance(data, dict) else f"{marker} is not a JSON object: run tools/install-lab"
+
+
+def installed_kernel(cache: Path | None = None) -> Kernel | str:
+    """The kernel install set up (the lab's, and the Linux guests'), without any network; or why not."""
+    data = _marker(cache)
+    if isinstance(data, str):
+        return data
+    try:
+        return get_kernel(str(data["kernel_dir"]), cache)
+    except (LabError, KeyError) as exc:
+        return f"the installed kernel is unusable ({exc}): run tools/install-lab"
+
+
 def installed(cache: Path | None = None) -> tuple[Kernel, Emulator] | str:
     """What install set up, as (kernel, emulator), read without any network; or why not (a string)."""
-    marker = (cache or lab_cache_root()) / MARKER
-    if not marker.exists():
-        return f"the lab is not set up ({marker} missing): run tools/install-lab"
-    data = json.loads(marker.read_text())
+    data = _marker(cache)
+    if isinstance(data, str):
+        return data
     emulator = emulator_from_json(data["emulator"])
     if not emulator.binary.exists():
         return f"{emulator.binary} missing: run tools/install-lab"
-    try:
-        kernel = get_kernel(data["kernel_dir"], cache)
-    except LabError as exc:
-        return f"the installed kernel is unusable ({exc}): run tools/install-lab"
-    return kernel, emulator
+    kernel = installed_kernel(cache)
+    return kernel if isinstance(kernel, str) else (kernel, emulator)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,13 +140,18 @@ def main(argv: list[str] | None = None) -> int:
         for name in (*PROGRAMS, GUEST_IMAGE):
             programs.host_build(name)
         step("static programs")
+        qemu = find_qemu(cache)
+        if isinstance(qemu, str) or not qemu.knows("shstk"):
+            qemu = install_qemu(cache)
+        step("qemu")
     except (LabError, BuildError) as exc:
         print(f"install-lab: {exc}", file=sys.stderr)
         return 1
     (cache / MARKER).write_text(json.dumps({"kernel_dir": str(kernels[0].root), "kernel": kernels[0].to_json(),
-                                            "emulator": emulator_to_json(emulator), "timings_s": timings}, indent=1))
+                                            "emulator": emulator_to_json(emulator), "qemu": qemu.to_json(),
+                                            "timings_s": timings}, indent=1))
     print(f"install-lab: {emulator.description}; kernel {kernels[0].release} ({kernels[0].source}); "
-          f"bochs build took {emulator.build_s} s when it was built")
+          f"bochs build took {emulator.build_s} s when it was built; {qemu.description}")
     return 0
 
 

@@ -80,17 +80,18 @@ def _failure(outcome: BootOutcome, timeout_s: float) -> str | None:
     where = f"serial log {outcome.serial_log}"
     if outcome.panic:
         return f"the guest kernel panicked: {outcome.panic} ({where})"
+    name = outcome.emulator
     if outcome.stalled_s is not None:
-        return (f"bochs stopped running (no CPU time for {outcome.stalled_s:.0f} s: stuck, not the guest) "
-                f"and was killed ({where}, bochs log {outcome.bochs_log})")
+        return (f"{name} stopped running (no CPU time for {outcome.stalled_s:.0f} s: stuck, not the guest) "
+                f"and was killed ({where}, {name} log {outcome.bochs_log})")
     if outcome.timed_out:
         return f"the lab did not finish within {timeout_s:g} s and was killed ({where})"
     if "done" not in outcome.marks:
         why = outcome.bochs_error() or "no error logged"
-        return (f"bochs exited (status {outcome.returncode}) before the guest finished: {why} "
-                f"({where}, bochs log {outcome.bochs_log})")
+        return (f"{name} exited (status {outcome.returncode}) before the guest finished: {why} "
+                f"({where}, {name} log {outcome.bochs_log})")
     if not outcome.powered_off:
-        return f"the guest did not power off (bochs status {outcome.returncode}; {where})"
+        return f"the guest did not power off ({name} status {outcome.returncode}; {where})"
     return None
 
 
