@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pyperf
@@ -33,6 +33,7 @@ from cetbench.lab.image import ImagePrograms
 from cetbench.lab.install import installed_kernel
 from cetbench.lab.jobs import JobResult, LabJob
 from cetbench.lab.qemu import CET_FLAGS, Qemu, cpu_refusal, find_qemu
+from cetbench.lab.qemu_counts import SETTLE_S, HostCounter
 from cetbench.lab.qemu_run import QemuRefused, run_qemu
 from cetbench.lab.run import LabRun
 from cetbench.lab.suite import tracepoints, variant_outcome
@@ -100,32 +101,48 @@ def count_ops(variant: Variant) -> int:
     return max(50, variant.workload.guest_ops // 10)
 
 
-def _jobs(variants: Sequence[Variant], workers: int, programs: ImagePrograms) -> list[LabJob]:
+def host_events(variant: Variant) -> tuple[str, ...]:
+    """The variant's events only the host can count (its KVM's): counted around QEMU under KVM."""
+    return tuple(e for e in variant.workload.key_events if e.startswith("kvm:"))
+
+
+def _jobs(variants: Sequence[Variant], workers: int, programs: ImagePrograms, settle_s: float = 0.0) -> list[LabJob]:
     cmds = {v.name: tuple(variant_command(v, programs, cpu=0)) for v in variants}
     timed = [LabJob(f"{v.name}#{r}", (*cmds[v.name], "--iterations", str(v.workload.guest_ops)),
                     timeout_s=JOB_TIMEOUT_S)
              for r in range(workers) for v in (variants if r % 2 == 0 else variants[::-1])]
     # In-guest tracepoints only: a kvm:* event counts the host's KVM, which only the host can see.
     counting = [LabJob(f"{v.name}x{k}", (*cmds[v.name], "--iterations", str(k * count_ops(v))), timeout_s=JOB_TIMEOUT_S,
-                       events=tuple(e for e in tracepoints(v) if not e.startswith("kvm:")))
+                       events=tuple(e for e in tracepoints(v) if not e.startswith("kvm:")),
+                       settle_s=settle_s if host_events(v) else 0.0)
                 for v in variants for k in (1, 2)]
     return [*timed, *counting]
 
 
-def _perf_doc(variant: Variant, one: JobResult, two: JobResult, accel: str) -> dict[str, Any]:
+def _difference(one: Mapping[str, float | None], two: Mapping[str, float | None], n: int, note: str | None
+                ) -> dict[str, dict[str, Any]]:
+    out = {}
+    for e, c1 in one.items():
+        c2 = two.get(e)
+        if c1 is not None and c2 is not None:
+            out[e] = {"count": c2 - c1, "per_op": (c2 - c1) / n, "state": "counted", "note": note, "unit": None,
+                      "running_pct": None}
+    return out
+
+
+def _perf_doc(variant: Variant, one: JobResult, two: JobResult, host: tuple[dict[str, float | None], ...] | str
+              ) -> dict[str, Any]:
+    """`host`: the kvm:* counts of the N and 2N runs from around QEMU, or why there are none."""
     n = count_ops(variant)
-    events: dict[str, dict[str, Any]] = {}
-    for e in one.counts:
-        if e in two.counts:
-            per_op = (two.counts[e] - one.counts[e]) / n
-            events[e] = {"count": two.counts[e] - one.counts[e], "per_op": per_op, "state": "counted", "note": None,
-                         "unit": None, "running_pct": None}
-    host_side = ("no VM exits under TCG" if accel != "kvm"
-                 else "host-side kvm:* counting of a QEMU guest is not built yet")
-    for e in variant.workload.key_events:
-        if e.startswith("kvm:"):
+    events = _difference({e: float(c) for e, c in one.counts.items()}, {e: float(c) for e, c in two.counts.items()},
+                         n, None)
+    if isinstance(host, str):
+        for e in host_events(variant):
             events[e] = {"count": None, "per_op": None, "state": "not counted", "unit": None, "running_pct": None,
-                         "note": f"a host KVM event: {host_side}"}
+                         "note": f"a host KVM event: {host}"}
+    else:
+        events.update(_difference(host[0], host[1], n, "host: perf stat -p QEMU from the job's start line to its "
+                                                       "result line"))
     return {"schema": 1, "available": True, "reason": None, "command": None, "returncode": 0,
             "ops_requested": n, "ops": n, "inherit": True, "requested": list(events),
             "key_events": list(variant.workload.key_events), "events": events, "workload": one.record,
@@ -133,7 +150,24 @@ def _perf_doc(variant: Variant, one: JobResult, two: JobResult, accel: str) -> d
                      f"over {n} ops (start-up and teardown cancel)"}
 
 
-def _record(bundle: Bundle, variant: Variant, run: LabRun, workers: int, accel: str, guest: str) -> None:
+def _host_counts(variant: Variant, run: LabRun, counter: HostCounter | None, accel: str
+                 ) -> tuple[dict[str, float | None], ...] | str:
+    if accel != "kvm":
+        return "no VM exits under TCG"
+    if counter is None:
+        return "perf is not usable on this host"
+    index = {r.id: i + 1 for i, r in enumerate(run.jobs)}  # console index: the boot's probe job is 0
+    got = []
+    for k in (1, 2):
+        i = index[f"{variant.name}x{k}"]
+        if i in counter.errors:
+            return counter.errors[i]
+        got.append({e: c.count for e, c in counter.counts.get(i, {}).items()})
+    return tuple(got)
+
+
+def _record(bundle: Bundle, variant: Variant, run: LabRun, workers: int, accel: str, guest: str,
+            counter: HostCounter | None = None) -> None:
     """The variant's entry from its boot: unsupported or failed at its first worker that was not
     measured, else its pyperf runs, raw records and guest-side counts."""
     results = {r.id: r for r in run.jobs}
@@ -165,7 +199,7 @@ def _record(bundle: Bundle, variant: Variant, run: LabRun, workers: int, accel: 
     perf = None
     if variant_outcome(variant, one).measured and variant_outcome(variant, two).measured:
         perf_path = bundle.variant_path(variant.name, "perf.json")
-        atomic_write_json(perf_path, _perf_doc(variant, one, two, accel))
+        atomic_write_json(perf_path, _perf_doc(variant, one, two, _host_counts(variant, run, counter, accel)))
         perf = bundle.rel(perf_path)
     bundle.set_variant(variant.name, status="measured", reason=None, pyperf=bundle.rel(pyperf_path),
                        raw=bundle.rel(raw_path), perf=perf, linux_guest=guest)
@@ -204,12 +238,19 @@ def run_config(bundle: Bundle, config: BootConfig, variants: Sequence[Variant], 
                              "kernel": kernel.to_json(), "kernel_args": kernel_args(config),
                              "files": bundle.rel(workdir)}
     guests[key] = guest
+    counted = accel == "kvm" and facts.perf.usable and facts.perf.binary is not None
+    jobs = _jobs(variants, workers, ImagePrograms(), SETTLE_S if counted else 0.0)
+    counter = None
+    if counted:  # the kvm:* key events of the counting runs, around QEMU (console index: job i is i + 1)
+        owner = {f"{v.name}x{k}": v for v in variants for k in (1, 2)}
+        counter = HostCounter(str(facts.perf.binary),
+                              {i + 1: host_events(owner[j.id]) for i, j in enumerate(jobs) if j.settle_s})
     try:
         refused = cpu_refusal(qemu, accel, features)
         if refused is not None:
             raise QemuRefused(refused)
-        run = run_qemu(qemu, accel, features, kernel, _jobs(variants, workers, ImagePrograms()), workdir,
-                       BOOT_S + JOB_TIMEOUT_S * len(variants) * 2, kernel_args(config))
+        run = run_qemu(qemu, accel, features, kernel, jobs, workdir, BOOT_S + JOB_TIMEOUT_S * len(variants) * 2,
+                       kernel_args(config), counter=counter)
     except QemuRefused as exc:
         for v in variants:
             _set(bundle, v, "unsupported", f"QEMU ({accel.upper()}): {exc}", "qemu", key)
@@ -227,7 +268,7 @@ def run_config(bundle: Bundle, config: BootConfig, variants: Sequence[Variant], 
             status, by, why = problem
             _set(bundle, v, status, why, by or None, key)
         else:
-            _record(bundle, v, run, workers, accel, key)
+            _record(bundle, v, run, workers, accel, key, counter)
 
 
 def _label_emulated(bundle: Bundle, what: str) -> None:

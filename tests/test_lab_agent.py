@@ -95,3 +95,17 @@ def test_file_dump_round_trips_text_and_hex(agent, tmp_path):
     assert files[1]["path"] == str(tmp_path / "missing").lstrip("/") and "error" in files[1]
     assert bytes.fromhex(files[2]["data"]) == binary.read_bytes()
     assert [f["exists"] for f in files[3:]] == [True, False]
+
+
+def test_settle_idles_after_the_start_line(agent, tmp_path):
+    import time
+
+    job_file = tmp_path / "jobs"
+    job_file.write_text(encode_jobs([LabJob("s", ("/bin/true",), settle_s=0.6), LabJob("n", ("/bin/true",))]))
+    t0 = time.monotonic()
+    run_agent(agent, "run", str(job_file), "0")
+    settled = time.monotonic() - t0
+    t0 = time.monotonic()
+    run_agent(agent, "run", str(job_file), "1")
+    plain = time.monotonic() - t0
+    assert settled >= 0.6 > plain

@@ -167,3 +167,91 @@ def test_an_archive_copy_is_run_through_its_own_loader(tmp_path, monkeypatch) ->
     assert copy is not None and copy.argv[:2] == [str(libs / "ld-linux-x86-64.so.2"), "--library-path"]
     assert copy.env["QEMU_MODULE_DIR"] == str(libs / "qemu")
     assert "-L" in copy.argv and os.fspath(root / "usr" / "share" / "seabios") in copy.argv
+
+
+def test_host_counter_counts_the_process_between_a_jobs_start_and_result_lines(tmp_path) -> None:
+    """What counts the kvm:* events of a QEMU on KVM, on a plain process here: perf stat -p started by the
+    start line, stopped by the result line, counting exactly what the process did in between."""
+    import subprocess
+    import sys
+    import time
+
+    from cetbench.lab.qemu_counts import HostCounter
+    from cetbench.lab.serial import LabLine
+    from cetbench.perfstat import perf_binary
+
+    perf = perf_binary()
+    if perf is None:
+        pytest.skip("no perf")
+    child = subprocess.Popen([sys.executable, "-c", "import os, sys\nfor line in sys.stdin:\n"
+                              "    for _ in range(int(line)): os.getppid()\n    print('done', flush=True)\n"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert child.stdin is not None and child.stdout is not None
+    counter = HostCounter(perf, {3: ("syscalls:sys_enter_getppid",)})
+    counter.attach(child.pid)
+    try:
+        counter.on_line(LabLine("start", {"index": 2}, 1))  # not a counted job: nothing starts
+        assert not counter.running
+        counter.on_line(LabLine("start", {"index": 3}, 2))
+        time.sleep(1.0)  # the agent's settle
+        child.stdin.write("4321\n")
+        child.stdin.flush()
+        assert child.stdout.readline().strip() == "done"
+        counter.on_line(LabLine("job", {"index": 3}, 3))
+    finally:
+        counter.close()
+        child.kill()
+        child.wait()
+    if 3 in counter.errors and "counted nothing" in counter.errors[3]:
+        pytest.skip(f"tracepoints cannot be counted here: {counter.errors[3]}")
+    assert counter.errors == {}
+    assert counter.counts[3]["syscalls:sys_enter_getppid"].count == 4321
+
+
+def test_a_counter_whose_result_line_never_came_gives_no_count() -> None:
+    from cetbench.lab.qemu_counts import HostCounter
+    from cetbench.lab.serial import LabLine
+
+    counter = HostCounter("/bin/sleep", {1: ("kvm:kvm_exit",)})
+    counter.on_line(LabLine("start", {"index": 1}, 1))
+    assert "not known" in counter.errors[1]  # QEMU's pid never came
+    counter = HostCounter(str(Path("/bin/sleep")), {1: ("kvm:kvm_exit",)})
+    counter.argv = lambda index: ["/bin/sleep", "30"]  # type: ignore[method-assign]
+    counter.attach(1)
+    counter.on_line(LabLine("start", {"index": 1}, 1))
+    counter.close()
+    assert 1 not in counter.counts and "never arrived" in counter.errors[1]
+
+
+def test_settle_is_written_only_where_asked_and_bounded() -> None:
+    from cetbench.lab.errors import LabError
+    from cetbench.lab.jobs import LabJob, encode_jobs
+
+    text = encode_jobs([LabJob("a", ("/bin/true",), settle_s=1.0), LabJob("b", ("/bin/true",))])
+    assert text.count("settle 1\n") == 1
+    with pytest.raises(LabError, match="settle_s"):
+        encode_jobs([LabJob("a", ("/bin/true",), settle_s=-1)])
+    jobs = _jobs([by_name("linux.vmexit.pio[vcet=none,shstk=off]"), by_name("linux.syscall[vcet=none,shstk=off]")],
+                 1, ImagePrograms(), settle_s=1.0)
+    settled = {j.id for j in jobs if j.settle_s}
+    assert settled == {"linux.vmexit.pio[vcet=none,shstk=off]x1", "linux.vmexit.pio[vcet=none,shstk=off]x2"}
+
+
+def test_per_op_counts_are_the_difference_of_the_n_and_2n_runs_guest_and_host_side() -> None:
+    from cetbench.lab.jobs import JobResult
+    from cetbench.linux_guest import _perf_doc
+
+    v = by_name("linux.vmexit.pio[vcet=none,shstk=off]")
+    n = count_ops(v)
+
+    def result(k: int) -> JobResult:
+        return JobResult(f"x{k}", 0, {"iterations": k * n}, {"sched:sched_switch": 7 + k * n // 10}, [], None)
+
+    host = ({"kvm:kvm_exit": 30.0 + n, "kvm:kvm_pio": 2.0 + n}, {"kvm:kvm_exit": 30.0 + 2 * n, "kvm:kvm_pio": None})
+    doc = _perf_doc(v, result(1), result(2), host)
+    assert doc["events"]["sched:sched_switch"]["per_op"] == pytest.approx(0.1)
+    assert doc["events"]["kvm:kvm_exit"]["per_op"] == 1.0 and "perf stat -p QEMU" in doc["events"]["kvm:kvm_exit"]["note"]
+    assert "kvm:kvm_pio" not in doc["events"]  # one side not counted: no difference to give
+    tcg = _perf_doc(v, result(1), result(2), "no VM exits under TCG")
+    assert tcg["events"]["kvm:kvm_exit"]["state"] == "not counted"
+    assert "no VM exits under TCG" in tcg["events"]["kvm:kvm_exit"]["note"]

@@ -130,11 +130,12 @@ class Followed:
 
 def follow(argv: list[str], workdir: Path, serial_log: Path, timeout_s: float, env: dict[str, str],
            on_line: Callable[[LabLine], None] | None = None, poll_s: float = 0.05,
-           stall_s: float | None = STALL_S, output: str = "emulator.out") -> Followed:
+           stall_s: float | None = STALL_S, output: str = "emulator.out",
+           on_start: Callable[[int], None] | None = None) -> Followed:
     """Start `argv` (an emulator writing the guest's serial console to `serial_log`) in a session of its
     own and follow the console to the emulator's exit, a kernel panic, `timeout_s` (host wall seconds),
     or, with `stall_s`, an emulator that uses no CPU time that long. The emulator's own output goes to
-    `output` in `workdir`."""
+    `output` in `workdir`; `on_start` is given its pid."""
     follower = SerialFollower()
     marks: dict[str, float] = {}
     offset = 0
@@ -146,6 +147,8 @@ def follow(argv: list[str], workdir: Path, serial_log: Path, timeout_s: float, e
     with (workdir / output).open("wb") as out:
         proc = subprocess.Popen(argv, cwd=workdir, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True, env=env)
+        if on_start is not None:
+            on_start(proc.pid)
         try:
             while True:
                 done = proc.poll() is not None

@@ -5,6 +5,7 @@ line), a block per job (workloads/lab/agent_job.c reads it):
 
     job ID
     timeout SECONDS          guest (emulated) seconds the agent gives the job before killing it
+    settle SECONDS           present only when the agent is to idle this long after the job's start line
     kvm_intel cet=0          present only when kvm_intel is to be reloaded with these parameters
     event SUBSYS:NAME        a tracepoint to count over the job's process tree
     filter EXPRESSION        the tracepoint filter of the event just before (optional)
@@ -36,6 +37,9 @@ class LabJob:
     timeout_s: float = 60.0
     #: module parameters to reload kvm_intel with before this job ({"cet": "0"}); None leaves it as it is
     kvm_intel: dict[str, str] | None = None
+    #: guest seconds the agent idles after announcing the job, before starting it: a host-side counter
+    #: started on the `start` line is attached by then (bench/qemu_counts.py)
+    settle_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,8 @@ def validate(jobs: list[LabJob]) -> None:
             raise LabError(f"job {job.id}: argv must start with an absolute path inside the image")
         if job.timeout_s <= 0:
             raise LabError(f"job {job.id}: timeout_s must be positive")
+        if not 0 <= job.settle_s <= 60:
+            raise LabError(f"job {job.id}: settle_s must be within 0..60 s")
         keys = [event_key(e) for e in job.events]
         if len(set(keys)) != len(keys):
             raise LabError(f"job {job.id}: an event is given twice")
@@ -101,6 +107,8 @@ def encode_jobs(jobs: list[LabJob]) -> str:
     lines = []
     for job in jobs:
         lines += [f"job {_check_value('job id', job.id)}", f"timeout {job.timeout_s:g}"]
+        if job.settle_s:
+            lines.append(f"settle {job.settle_s:g}")
         if job.kvm_intel is not None:
             params = " ".join(f"{_check_value('parameter', k)}={_check_value('value', v)}"
                               for k, v in job.kvm_intel.items())

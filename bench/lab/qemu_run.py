@@ -21,6 +21,7 @@ from cetbench.lab.jobs import PROBE_JOB_ID, JobResult, LabJob, encode_jobs, resu
 from cetbench.lab.kernel import Kernel
 from cetbench.lab.paths import lab_cache_root
 from cetbench.lab.qemu import Qemu, command, refusal
+from cetbench.lab.qemu_counts import HostCounter
 from cetbench.lab.run import PROBE_TIMEOUT_S, LabRun, lab_run_from
 from cetbench.lab.serial import LabLine
 
@@ -38,10 +39,11 @@ def _qemu_path(path: Path) -> str:
 
 def run_qemu(qemu: Qemu, accel: str, features: frozenset[str], kernel: Kernel, jobs: list[LabJob], workdir: Path,
              timeout_s: float, cmdline_extra: str = "", cache: Path | None = None,
-             on_result: Callable[[JobResult], None] | None = None) -> LabRun:
+             on_result: Callable[[JobResult], None] | None = None, counter: HostCounter | None = None) -> LabRun:
     """Boot `kernel` under QEMU (`accel`: kvm | tcg) with a vCPU offering exactly the CET `features`,
     run `jobs` (after the boot's cetbench-probe run) and power off. Setup problems raise LabError, QEMU
-    refusing the vCPU QemuRefused; everything after the boot starts is reported in the LabRun."""
+    refusing the vCPU QemuRefused; everything after the boot starts is reported in the LabRun. A `counter`
+    counts host events around QEMU for the jobs it names (job i of `jobs` is its index i + 1)."""
     t0 = time.monotonic()
     if any(j.id == PROBE_JOB_ID for j in jobs):
         raise LabError(f"job id {PROBE_JOB_ID!r} is the lab's own")
@@ -58,12 +60,18 @@ def run_qemu(qemu: Qemu, accel: str, features: frozenset[str], kernel: Kernel, j
     (workdir / "qemu.cmdline").write_text(" ".join(argv) + "\n")
 
     def live(line: LabLine) -> None:
+        if counter is not None:
+            counter.on_line(line)
         index = line.data.get("index")
         if on_result is not None and line.kind == "job" and isinstance(index, int) and 0 < index < len(all_jobs):
             on_result(result_from_line(all_jobs[index], line.data, None))
 
-    seen = follow(argv, workdir, serial_log, timeout_s, {**os.environ, **qemu.env}, live, stall_s=None,
-                  output=QEMU_OUTPUT)
+    try:
+        seen = follow(argv, workdir, serial_log, timeout_s, {**os.environ, **qemu.env}, live, stall_s=None,
+                      output=QEMU_OUTPUT, on_start=counter.attach if counter is not None else None)
+    finally:
+        if counter is not None:
+            counter.close()
     said = (workdir / QEMU_OUTPUT).read_text(errors="replace")
     refused = refusal(said)
     if refused and seen.returncode not in (0, None) and not seen.serial.lines:

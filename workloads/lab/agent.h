@@ -26,6 +26,7 @@
 struct lab_job {
 	char id[LAB_FIELD_MAX];
 	double timeout_s;
+	double settle_s;                          /* idle this long after the `start` line, before the job */
 	int reload_kvm_intel;                     /* a `kvm_intel` line was given */
 	char kvm_intel_params[LAB_FIELD_MAX];     /* "cet=0 ..." as insmod takes them */
 	int n_events;

@@ -120,6 +120,8 @@ static int load_fn(const char *key, const char *value, void *ctx)
 		return 1;
 	if (!strcmp(key, "timeout")) {
 		j->timeout_s = strtod(value, NULL);
+	} else if (!strcmp(key, "settle")) {
+		j->settle_s = strtod(value, NULL);
 	} else if (!strcmp(key, "kvm_intel")) {
 		j->reload_kvm_intel = 1;
 		return copy_field(j->kvm_intel_params, value, c, key);
@@ -276,6 +278,15 @@ int lab_run_job(const struct lab_job *job, int index)
 	jb_printf(&start, ",\"index\":%d,\"uptime\":%.3f}", index, lab_uptime());
 	lab_emit("start", &start);
 	jb_free(&start);
+	/* Time for a host-side counter to attach once it has read the start line (a Linux guest under
+	 * QEMU on KVM: perf stat -p QEMU for the job's kvm:* events). */
+	if (job->settle_s > 0) {
+		struct timespec ts = { (time_t)job->settle_s,
+				       (long)((job->settle_s - (double)(time_t)job->settle_s) * 1e9) };
+
+		while (nanosleep(&ts, &ts) && errno == EINTR)
+			;
+	}
 
 	jb_init(&j);
 	jb_raw(&j, "{");
