@@ -250,7 +250,8 @@ def test_per_op_counts_are_the_difference_of_the_n_and_2n_runs_guest_and_host_si
     host = ({"kvm:kvm_exit": 30.0 + n, "kvm:kvm_pio": 2.0 + n}, {"kvm:kvm_exit": 30.0 + 2 * n, "kvm:kvm_pio": None})
     doc = _perf_doc(v, result(1), result(2), host)
     assert doc["events"]["sched:sched_switch"]["per_op"] == pytest.approx(0.1)
-    assert doc["events"]["kvm:kvm_exit"]["per_op"] == 1.0 and "perf stat -p QEMU" in doc["events"]["kvm:kvm_exit"]["note"]
+    exits = doc["events"]["kvm:kvm_exit"]
+    assert exits["per_op"] == 1.0 and "perf stat -p QEMU" in exits["note"]
     assert "kvm:kvm_pio" not in doc["events"]  # one side not counted: no difference to give
     tcg = _perf_doc(v, result(1), result(2), "no VM exits under TCG")
     assert tcg["events"]["kvm:kvm_exit"]["state"] == "not counted"
