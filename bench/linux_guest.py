@@ -32,7 +32,7 @@ from cetbench.lab.errors import LabError
 from cetbench.lab.image import ImagePrograms
 from cetbench.lab.install import installed_kernel
 from cetbench.lab.jobs import JobResult, LabJob
-from cetbench.lab.qemu import CET_FLAGS, Qemu, cpu_refusal, find_qemu
+from cetbench.lab.qemu import CET_FLAGS, Qemu, cpu_refusal, find_qemu, machine
 from cetbench.lab.qemu_counts import SETTLE_S, HostCounter
 from cetbench.lab.qemu_run import QemuRefused, run_qemu
 from cetbench.lab.run import LabRun
@@ -235,6 +235,7 @@ def run_config(bundle: Bundle, config: BootConfig, variants: Sequence[Variant], 
     shutil.rmtree(workdir, ignore_errors=True)  # a resumed run boots the configuration again
     guests = bundle.manifest.setdefault("linux_guests", {})  # each boot once; its variants name it
     guest: dict[str, Any] = {"qemu": qemu.to_json(), "accel": accel, "accel_reason": accel_why,
+                             "qemu_args": machine(qemu, accel, features)[len(qemu.argv):],
                              "kernel": kernel.to_json(), "kernel_args": kernel_args(config),
                              "files": bundle.rel(workdir)}
     guests[key] = guest

@@ -78,3 +78,20 @@ def test_run_measures_the_cet_off_linux_guest_and_records_cet_on_unsupported(qem
             if entry["cet_on"]:
                 assert entry["status"] == "unsupported" and entry["refused_by"] == "qemu", (name, entry)
                 assert "TCG doesn't support requested feature" in entry["reason"]
+
+
+def test_a_guest_that_panics_fails_its_jobs_with_the_panic_and_keeps_the_serial_log(qemu: Qemu, tmp_path) -> None:
+    from cetbench.lab.image import image_path
+    from cetbench.lab.jobs import LabJob
+    from cetbench.lab.qemu_run import run_qemu
+
+    kernel = installed_kernel()
+    _need(kernel)
+    assert not isinstance(kernel, str)
+    job = LabJob("never", (image_path("host_syscall"), "--iterations", "10"))
+    # No init the kernel can run: it panics (no root to mount) before any job.
+    run = run_qemu(qemu, "tcg", frozenset(), kernel, [job], tmp_path, 300, "rdinit=/nonexistent init=/nonexistent")
+    assert not run.completed and run.failure is not None and "panicked" in run.failure
+    assert "Kernel panic - not syncing" in run.failure and str(run.serial_log) in run.failure
+    assert run.result("never").error is not None and "not run" in run.result("never").error
+    assert "Kernel panic" in run.serial_log.read_text(errors="replace")
