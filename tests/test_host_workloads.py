@@ -1,4 +1,5 @@
-"""Behaviour of the native host workloads (host_syscall, host_ctxswitch, host_signal).
+"""Behaviour of the native host workloads (host_syscall, host_ctxswitch, host_signal) and of
+peer_loops, the helper of benchmarks/peer_compare.py.
 
 Functional checks only: the JSON protocol, argument handling, CPU placement and the
 shadow-stack refusal path. No timing thresholds, except the allowed loose check that
@@ -262,3 +263,23 @@ def test_shadow_stack_lost_in_the_loop_fails_the_run(bins, prog, who, named):
     assert p.returncode == 4, p.stdout
     assert obj["error"].startswith(f"shadow stack lost in the {named}: RDSSP read 0x")
     assert obj["error"].endswith("and 0x0 after it")
+
+
+PEER_LOOP_MODES = ("getppid-inline", "getppid-call", "getppid-libc", "pipe-inline", "pipe-call",
+                   "pipe-inline-perf", "pipe-libc", "pipe-perf", "pipe-perf-bothwrite")
+
+
+@pytest.mark.parametrize("mode", PEER_LOOP_MODES)
+def test_peer_loops_runs_every_mode(mode):
+    """benchmarks/peer_compare.py's helper: each loop runs its ops and reports its span."""
+    out = subprocess.run([str(build("peer_loops").path), mode, "--iterations", "200"],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    record = json.loads(out)
+    assert record["mode"] == mode and record["iterations"] == 200 and record["elapsed_ns"] > 0
+
+
+@pytest.mark.parametrize("args", [[], ["pipe-nope", "--iterations", "5"], ["getppid-nope", "--iterations", "5"],
+                                  ["pipe-inline", "--iterations", "0"], ["pipe-inline", "--loops", "5"]])
+def test_peer_loops_refuses_bad_arguments(args):
+    done = subprocess.run([str(build("peer_loops").path), *args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "usage: peer_loops" in done.stderr and not done.stdout

@@ -83,6 +83,10 @@ RECIPES: dict[str, Recipe] = {
             generated=_GUEST_LIST,
             notes="the micro-VMM on /dev/kvm that runs cetbench-guest",
         ),
+        Recipe("peer_loops", sources=("native/peer_loops.c", "host/common.c"),
+               headers=(*_ARCH, "host/common.h"), cflags=(*COMMON_CFLAGS, "-fcf-protection=full"),
+               notes="benchmark-only: perf bench's syscall and pipe loops and ours, one difference at a time "
+                     "(benchmarks/peer_compare.py)"),
         Recipe("test_misbehave", sources=("native/test_misbehave.c",), headers=_ARCH,
                notes="test-only: a workload that crashes, hangs or fails on request"),
         Recipe("test_shstk_violation", sources=("native/test_shstk_violation.c", "host/common.c"),

@@ -1,7 +1,8 @@
 /* host_ctxswitch: two processes pass one byte back and forth through two pipes, the op
- * of `perf bench sched pipe`. One op = one round trip; with both processes on one CPU
- * each round trip is two context switches. The inject delay is added in the parent,
- * once per round trip. */
+ * of `perf bench sched pipe` (perf 6.1's loop: the peer reads first). One op = one round trip;
+ * with both processes on one CPU each round trip is two context switches. The inject delay is
+ * added in the parent, once per round trip. Inline syscalls where perf calls glibc's read() and
+ * write(): README "Side by side with `perf bench`" measures what that changes. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>

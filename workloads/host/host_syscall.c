@@ -1,5 +1,7 @@
 /* host_syscall: getppid through an inline `syscall` instruction, the op of
- * `perf bench syscall basic`. One op = one getppid. */
+ * `perf bench syscall basic`. One op = one getppid. perf calls glibc's getppid() instead, a
+ * call/ret around the syscall that costs more than the syscall's own difference on some hosts and
+ * nothing CET changes in the kernel: README "Side by side with `perf bench`". */
 #define _GNU_SOURCE
 #include <stdio.h>
 
