@@ -14,7 +14,8 @@ from typing import Any
 from cetbench import arch
 from cetbench.facts import HostFacts
 from cetbench.native import GUEST_IMAGE
-from cetbench.plan import decide, qemu_accel
+from cetbench.plan import decide
+from cetbench.probe_qemu import qemu_accel
 from cetbench.workloads.build import build, elf_symbols
 from cetbench.workloads.mechanisms import isolated_by, paid_by
 from cetbench.workloads.table import Variant
@@ -61,20 +62,6 @@ def explain_linux(variant: Variant, facts: HostFacts) -> dict[str, Any]:
         "checked": "the guest's /proc/cpuinfo must show user_shstk when cet-ss is offered and ibt when kernel IBT "
                    "is to be on (neither otherwise), or the configuration's variants are not measured",
     }}
-
-
-def _qemu_verdict(variant: Variant, facts: HostFacts) -> dict[str, Any]:
-    from cetbench.lab.qemu import cpu_refusal, find_qemu
-    from cetbench.linux_guest import boot_config, offered
-
-    qemu = find_qemu()
-    if isinstance(qemu, str):
-        return {"runnable": False, "reason": qemu, "refused_by": "qemu"}
-    accel, _ = qemu_accel(facts.kvm)
-    refused = cpu_refusal(qemu, accel, offered(boot_config(variant)))
-    if refused:
-        return {"runnable": False, "reason": f"QEMU ({accel.upper()}): {refused}", "refused_by": "qemu"}
-    return {"runnable": True, "reason": "QEMU accepts the vCPU; the guest kernel and the workload decide the rest"}
 
 
 def explain_guest(variant: Variant, vendor: str | None) -> dict[str, Any]:
@@ -125,8 +112,7 @@ def explain(variant: Variant, facts: HostFacts, vendor: str | None = None) -> di
     decision = decide(variant, facts)
     doc["on_this_host"] = {"runnable": decision.runnable, "reason": decision.reason,
                            "refused_by": decision.refused_by}
-    if variant.workload.kind == LINUX:  # QEMU decides at run time; asking it costs a fraction of a second
-        doc["on_this_host"].update(_qemu_verdict(variant, facts))
+
     return doc
 
 

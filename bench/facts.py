@@ -115,12 +115,25 @@ class NoiseFacts:
 
 
 @dataclass(frozen=True)
+class QemuFacts:
+    """QEMU for the Linux guests (linux.* variants) as this host would run it (bench/probe_qemu.py)."""
+
+    qemu: str | None  # its description; None when there is none
+    accel: str  # kvm | tcg
+    accel_reason: str | None  # why TCG, when it is
+    #: per CET offer of the vCPU ("ibt", "shstk", "ibt+shstk"): QEMU's words refusing it, None when accepted
+    refusals: dict[str, str | None] = field(default_factory=dict)
+    error: str | None = None  # why there is no QEMU to use
+
+
+@dataclass(frozen=True)
 class HostFacts:
     cpu: CpuFacts
     kernel: KernelFacts
     kvm: KvmFacts
     perf: PerfFacts
     noise: NoiseFacts
+    qemu: QemuFacts | None = None  # None: not probed (a fixture host, the lab's guest)
     schema: int = SCHEMA
 
     def to_json(self) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from cetbench.lab.qemu_run import QemuRefused, run_qemu
 from cetbench.lab.run import LabRun
 from cetbench.lab.suite import tracepoints, variant_outcome
 from cetbench.native import NativeOutcome, variant_command
-from cetbench.plan import qemu_accel
+from cetbench.probe_qemu import qemu_accel
 from cetbench.results.bundle import Bundle, atomic_write_json, slug
 from cetbench.workloads.table import Variant
 from cetbench.workloads.variants import AXIS_BY_NAME

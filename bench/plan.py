@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from cetbench import arch
-from cetbench.facts import CpuFacts, HostFacts, KernelFacts, KvmFacts
+from cetbench.facts import CpuFacts, HostFacts, KernelFacts, KvmFacts, QemuFacts
 from cetbench.probe_kvm import missing_xss_components
+from cetbench.probe_qemu import qemu_accel
 from cetbench.workloads.table import Variant
 from cetbench.workloads.variants import GUEST, HOST, LINUX
 
@@ -141,14 +142,15 @@ def xss_match_refusals(cpu: CpuFacts) -> list[Refusal]:
     return []
 
 
-def qemu_accel(kvm: KvmFacts) -> tuple[str, str | None]:
-    """The accelerator QEMU runs a Linux guest with here, and why not KVM when it is TCG. KVM needs
-    hardware virtualization: on a software KVM (kvm_pvm) QEMU did not boot a Debian kernel."""
-    if not kvm.openable:
-        return "tcg", f"KVM unusable: {kvm.error}"
-    if kvm.emulated:
-        return "tcg", f"{kvm.implementation} runs guests without VMX/SVM: QEMU uses TCG"
-    return "kvm", None
+def linux_refusals(qemu: QemuFacts | None, features: frozenset[str]) -> list[Refusal]:
+    """Why QEMU cannot run a Linux guest whose vCPU offers these CET features, in QEMU's words (the guest
+    kernel and the workload may still refuse at run time, bench/linux_guest.py)."""
+    if qemu is None:  # not probed: QEMU decides at run time
+        return []
+    if qemu.error:
+        return [("qemu", qemu.error)]
+    said = qemu.refusals.get("+".join(sorted(features))) if features else None
+    return [("qemu", f"QEMU ({qemu.accel.upper()}): {said}")] if said else []
 
 
 def refusals_of(variant: Variant, facts: HostFacts) -> list[Refusal]:
@@ -162,8 +164,8 @@ def refusals_of(variant: Variant, facts: HostFacts) -> list[Refusal]:
         if variant.id.value("xss") is not None:
             refusals += xss_match_refusals(facts.cpu)
         return refusals
-    if kind == LINUX:  # QEMU, the guest kernel and the workload refuse at run time (bench/linux_guest.py)
-        return []
+    if kind == LINUX:
+        return linux_refusals(facts.qemu, variant.cet_features)
     raise ValueError(f"no rule decides where a {kind!r} workload can run")
 
 

@@ -21,6 +21,7 @@ from cetbench.probe_kernel import probe_kernel
 from cetbench.probe_kvm import probe_kvm
 from cetbench.probe_noise import probe_noise
 from cetbench.probe_perf import probe_perf
+from cetbench.probe_qemu import probe_qemu
 from cetbench.workloads.build import BuildError, build
 
 
@@ -55,13 +56,16 @@ def collect(
     euid: int | None = None,
 ) -> HostFacts:
     """Probe a host. With no arguments, this host; tests pass a fixture tree and recorded output."""
+    this_host = view is None
     if view is None:
         view = HostView("/")
         native, native_error = run_native_probe()
+    kvm = probe_kvm(native, native_error, view, os.geteuid() if euid is None else euid)
     return HostFacts(
         cpu=probe_cpu(native, native_error, view),
         kernel=probe_kernel(view),
-        kvm=probe_kvm(native, native_error, view, os.geteuid() if euid is None else euid),
+        kvm=kvm,
         perf=probe_perf(view, run, perf),
         noise=probe_noise(view, ncpus),
+        qemu=probe_qemu(kvm) if this_host else None,
     )

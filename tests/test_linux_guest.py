@@ -256,3 +256,17 @@ def test_per_op_counts_are_the_difference_of_the_n_and_2n_runs_guest_and_host_si
     tcg = _perf_doc(v, result(1), result(2), "no VM exits under TCG")
     assert tcg["events"]["kvm:kvm_exit"]["state"] == "not counted"
     assert "no VM exits under TCG" in tcg["events"]["kvm:kvm_exit"]["note"]
+
+
+def test_the_plan_refuses_a_cet_vcpu_in_qemus_words_and_leaves_cet_off_to_run() -> None:
+    from cetbench.facts import QemuFacts
+    from cetbench.plan import linux_refusals
+
+    words = "TCG doesn't support requested feature: CPUID[eax=07h,ecx=00h].ECX.cet-ss [bit 7]"
+    facts = QemuFacts("QEMU 11.1.3", "tcg", "no VMX/SVM", {"ibt": None, "shstk": words, "ibt+shstk": words})
+    assert linux_refusals(facts, frozenset()) == []
+    assert linux_refusals(facts, frozenset({"ibt"})) == []  # accepted: the guest kernel decides the rest
+    assert linux_refusals(facts, frozenset({"shstk", "ibt"})) == [("qemu", f"QEMU (TCG): {words}")]
+    missing = QemuFacts(None, "tcg", None, error="no QEMU: qemu-system-x86_64 is not on PATH")
+    assert linux_refusals(missing, frozenset()) == [("qemu", "no QEMU: qemu-system-x86_64 is not on PATH")]
+    assert linux_refusals(None, frozenset({"shstk"})) == []  # not probed (a fixture host): decided at run time

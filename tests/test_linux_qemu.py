@@ -15,8 +15,8 @@ import pytest
 
 from cetbench.lab.install import installed_kernel
 from cetbench.lab.qemu import Qemu, cpu_refusal, find_qemu
-from cetbench.plan import qemu_accel
 from cetbench.probe import collect
+from cetbench.probe_qemu import qemu_accel
 
 
 def _need(what: str | object) -> None:

@@ -62,6 +62,12 @@ def render(facts: HostFacts, plan: Plan, console: Console) -> None:
         ("binary", perf.binary), ("version", perf.version), ("perf_event_paranoid", perf.paranoid),
         ("events that count", events or "none tried"),
     ], perf.unknown))
+    if facts.qemu is not None:
+        q = facts.qemu
+        console.print(_section("QEMU (linux.* guests)", [
+            ("qemu", q.qemu or q.error), ("accelerator", q.accel + (f" ({q.accel_reason})" if q.accel_reason else "")),
+            *((f"vCPU offering {offer}", said or "accepted") for offer, said in q.refusals.items()),
+        ], {}))
     console.print(_section("Noise", [
         ("governor", noise.governor), ("turbo/boost", noise.boost), ("SMT active", noise.smt),
         ("isolated CPUs", noise.isolated_cpus or "none"), ("load average", noise.load_avg),
