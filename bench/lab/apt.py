@@ -12,7 +12,7 @@ import getpass
 import hashlib
 import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from cetbench.lab.debian import DebPackage, Stanza, parse_stanzas
@@ -220,6 +220,17 @@ class PrivateApt:
             target.unlink()
             raise ArchiveError(f"{target.name}: sha256 {got} is not the index's {want}")
         return target, DebPackage(name, version, got, target.name, target.stat().st_size, suite)
+
+    def download_many(self, wanted: Sequence[tuple[Stanza, str | None]], dest: Path) -> list[tuple[Path, DebPackage]]:
+        """download() of each (stanza, suite), fetching every missing one with a single apt-get call (one
+        call per package costs seconds each)."""
+        dest.mkdir(parents=True, exist_ok=True)
+        missing = [f"{st['Package']}={st['Version']}" for st, _ in wanted
+                   if not ((dest / Path(st["Filename"]).name).exists()
+                           and sha256_file(dest / Path(st["Filename"]).name) == st["SHA256"])]
+        if missing:
+            self.run("apt-get", "download", "-q", *missing, cwd=dest)
+        return [self.download(st, suite, dest) for st, suite in wanted]
 
     def download_source_file(self, stanza: Stanza, filename: str, sha256: str, dest: Path) -> Path:
         """One file of a source package, checked against the signed Sources index (apt-get source would

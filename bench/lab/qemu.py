@@ -213,11 +213,11 @@ def install_qemu(cache: Path | None = None, apt: PrivateApt | None = None) -> Qe
                 index.setdefault((st["Package"], st["Version"]), (suite, st))
         tmp = folder / f".root-{key}.partial"
         shutil.rmtree(tmp, ignore_errors=True)
-        for name, version in packages:
-            if (name, version) not in index:
-                raise ArchiveError(f"{name} {version} is not in the {ARCHIVE_SUITE}/{LIBRARY_SUITE} index")
-            suite, stanza = index[(name, version)]
-            deb, _ = apt.download(stanza, suite, folder / "debs")
+        absent = [f"{n} {v}" for n, v in packages if (n, v) not in index]
+        if absent:
+            raise ArchiveError(f"not in the {ARCHIVE_SUITE}/{LIBRARY_SUITE} index: {', '.join(absent)}")
+        wanted = [(index[p][1], index[p][0]) for p in packages]
+        for deb, _ in apt.download_many(wanted, folder / "debs"):
             unpack(deb, tmp)
         tmp.rename(root)
         for old in folder.glob("root-*"):
