@@ -485,6 +485,18 @@ def test_a_garbled_result_line_is_blamed_on_its_job():
     assert a.error == "its result line (serial log line 2) was garbled on the console"
 
 
+def test_json_nested_too_deep_or_with_a_huge_integer_is_garbled_not_raised():
+    # Found by the lab fuzz target: a CRC that checks out over JSON the parser gives up on (RecursionError,
+    # or ValueError beyond 4300 digits, not a JSONDecodeError) escaped the follower.
+    deep = "[" * 100_000 + "]" * 100_000
+    body = '{"name":"a","uptime":' + "9" * 5000 + "}"
+    log = "\n".join([f"{serial.TAG} mark {zlib.crc32(b.encode()):08x} {b}" for b in (deep, body)]) + "\n"
+    got = serial.parse_serial(log)
+    assert got.lines == []
+    assert [(g.line_no, g.why.split(":")[0]) for g in got.garbled] == [(1, "not JSON"), (2, "not JSON")]
+    assert "nested too deep" in got.garbled[0].why
+
+
 def test_an_incremental_follower_sees_each_line_once_even_split_mid_line():
     text = framed("mark", {"name": "a", "uptime": 1}) + "\n" + framed("mark", {"name": "b", "uptime": 2}) + "\n"
     f = serial.SerialFollower()

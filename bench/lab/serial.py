@@ -83,8 +83,9 @@ class SerialFollower:
             return None
         try:
             data = json.loads(body)
-        except json.JSONDecodeError as exc:
-            self.garbled.append(Garbled(kind, self._line_no, body[:200], f"not JSON: {exc}"))
+        except (ValueError, RecursionError) as exc:  # ValueError: also an integer of 5000 digits
+            why = "nested too deep" if isinstance(exc, RecursionError) else str(exc)[:100]
+            self.garbled.append(Garbled(kind, self._line_no, body[:200], f"not JSON: {why}"))
             return None
         if not isinstance(data, dict):
             self.garbled.append(Garbled(kind, self._line_no, body[:200], "not a JSON object"))
