@@ -497,6 +497,17 @@ def test_json_nested_too_deep_or_with_a_huge_integer_is_garbled_not_raised():
     assert "nested too deep" in got.garbled[0].why
 
 
+def test_panic_words_inside_an_agent_line_are_not_a_kernel_panic():
+    # Found by the lab fuzz target: a workload printing the words (kept in output_tail) ended the lab as a panic.
+    said = framed("job", {**RESULT_A, "output_tail": ["Kernel panic - not syncing: what the test prints"]})
+    assert serial.parse_serial(said + "\n").panic is None
+    # a real panic glued before an agent line, or cut into one, is still one
+    glued = "[ 9.1] Kernel panic - not syncing: Fatal exception " + framed("mark", {"name": "x", "uptime": 1})
+    assert serial.parse_serial(glued + "\n").panic == "Kernel panic - not syncing: Fatal exception"
+    cut = said[:60] + "\n[ 9.1] Kernel panic - not syncing: Oops\n"
+    assert serial.parse_serial(cut).panic == "Kernel panic - not syncing: Oops"
+
+
 def test_an_incremental_follower_sees_each_line_once_even_split_mid_line():
     text = framed("mark", {"name": "a", "uptime": 1}) + "\n" + framed("mark", {"name": "b", "uptime": 2}) + "\n"
     f = serial.SerialFollower()

@@ -2,7 +2,8 @@
 
 The agent writes `CETBENCH-LAB <kind> <crc32> <json>` (workloads/lab/agent.h). A line whose CRC or
 JSON does not check out was cut or mixed with a kernel message on the console: it is reported as
-garbled, never half-read. A kernel panic line ends the lab early.
+garbled, never half-read. A kernel panic line ends the lab early; the words of a panic inside a good
+agent line (a workload's output) are not one.
 """
 
 from __future__ import annotations
@@ -66,16 +67,20 @@ class SerialFollower:
         return self.feed(rest + "\n", now) if rest else []
 
     def _parse(self, line: str, now: float | None) -> LabLine | None:
-        if PANIC in line and self.panic is None:
-            self.panic = line[line.index("Kernel panic"):].strip()
+        pos = line.find(TAG + " ")
+        found = self._framed(line[pos:], now) if pos >= 0 else None
+        console = line[:pos] if found is not None else line  # the kernel's text: all but a good agent line
+        if PANIC in console and self.panic is None:
+            self.panic = console[console.index("Kernel panic"):].strip()
         if any(t in line for t in KERNEL_TROUBLE) and TAG not in line and len(self.trouble) < 50:
             self.trouble.append(line.strip())
-        pos = line.find(TAG + " ")
-        if pos < 0:
-            return None
-        m = _LINE.match(line[pos:])
+        return found
+
+    def _framed(self, text: str, now: float | None) -> LabLine | None:
+        """The agent line `text` (from the tag on), or None when it is garbled."""
+        m = _LINE.match(text)
         if m is None:
-            self.garbled.append(Garbled("?", self._line_no, line[pos:pos + 200], "no kind and CRC after the tag"))
+            self.garbled.append(Garbled("?", self._line_no, text[:200], "no kind and CRC after the tag"))
             return None
         kind, crc, body = m.group(1), m.group(2), m.group(3)
         if f"{zlib.crc32(body.encode('latin-1', 'replace')):08x}" != crc:
