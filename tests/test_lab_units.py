@@ -481,8 +481,8 @@ def test_results_of_a_lab_that_panicked_mid_job():
 def test_a_garbled_result_line_is_blamed_on_its_job():
     log = "\n".join([framed("start", {"id": "a", "index": 0}), framed("job", {**RESULT_A, "index": 0})[:-9]]) + "\n"
     got = serial.parse_serial(log)
-    (a,) = run.collect_results([JOB_A], got.lines, [g.line_no for g in got.garbled], None)
-    assert a.error == "its result line (serial log line 2) was garbled on the console"
+    (a,) = run.collect_results([JOB_A], got.lines, got.garbled, None)
+    assert a.error == "its result line (serial log line 2) was garbled: CRC mismatch: the line was cut or mixed"
 
 
 def test_json_nested_too_deep_or_with_a_huge_integer_is_garbled_not_raised():
@@ -508,6 +508,69 @@ def test_panic_words_inside_an_agent_line_are_not_a_kernel_panic():
     assert serial.parse_serial(cut).panic == "Kernel panic - not syncing: Oops"
 
 
+@pytest.mark.parametrize("index", [True, -1, "1", 1.0, None, [1]])
+def test_a_job_line_without_a_job_index_is_garbled_and_blamed_on_the_job(index):
+    # Found by the lab fuzz target: `"index": true` was job 1's result (a bool is an int to isinstance).
+    log = "\n".join([framed("start", {"id": "a", "index": 1}), framed("job", {**RESULT_A, "index": index})]) + "\n"
+    got = serial.parse_serial(log)
+    assert [ln.kind for ln in got.lines] == ["start"] and got.garbled[0].line_no == 2
+    (_, a) = run.collect_results([JOB_B, JOB_A], got.lines, got.garbled, None)
+    assert a.error == f"its result line (serial log line 2) was garbled: its job index {index!r} is not a number >= 0"
+
+
+def file_line(obj: dict) -> str:
+    return framed("file", obj)
+
+
+@pytest.mark.parametrize(("obj", "why"), [
+    ({"path": "", "data": "x"}, "is not a file name"),
+    ({"path": 5, "data": "x"}, "is not a file name"),
+    ({"path": "/etc/hostname", "data": "x"}, "not a relative path"),
+    ({"path": "proc/../../x", "data": "x"}, "not a relative path"),
+    ({"path": "proc//cpuinfo", "data": "x"}, "not a relative path"),
+    ({"path": "a\x00b", "data": "x"}, "a character the agent does not send"),
+    ({"path": "\udcff", "data": "x"}, "a character the agent does not send"),
+    ({"path": "x" * 300, "data": "x"}, "too long or too deep"),
+    ({"path": "/".join(["d"] * 2000), "data": "x"}, "too long or too deep"),
+    ({"path": "boot/config-7.2", "data": "x"}, "the guest's /boot is never sent"),
+    ({"path": "proc/cpuinfo", "data": 5}, "not text"),
+    ({"path": "proc/cpuinfo", "exists": "yes"}, "not true or false"),
+    ({"path": "sys/kernel/notes", "encoding": "text", "data": "GNU"}, "is not hex"),
+    ({"path": "dev/cpu/0/msr", "offset": 2**64, "data": "00" * 8}, "is not in 0..0x1fff"),
+    ({"path": "dev/cpu/0/msr", "offset": True, "data": "00" * 8}, "is not in 0..0x1fff"),
+    ({"path": "dev/cpu/0/msr", "offset": "0xda0", "data": "00" * 8}, "is not in 0..0x1fff"),
+    ({"path": "dev/cpu/0/msr", "offset": 0xDA0, "data": "00"}, "only sent with the 8 bytes of an MSR"),
+    ({"path": "proc/cpuinfo", "offset": 0, "data": "00" * 8}, "only sent with the 8 bytes of an MSR"),
+])
+def test_a_file_line_the_probe_tree_cannot_hold_is_garbled_never_written(tmp_path, obj, why):
+    # Found by the lab fuzz target: such paths raised out of write_bundle (NUL, ENAMETOOLONG, RecursionError
+    # in mkdir, non-hex for fromhex, an offset of 2^64 for ljust) or lost the whole run to one LabError.
+    got = serial.parse_serial(file_line({"path": "proc/cmdline", "data": "ro\n"}) + "\n" + file_line(obj) + "\n")
+    assert [g.line_no for g in got.garbled] == [2] and why in got.garbled[0].why
+    files = run.probe_files_from(got.lines, _kernel(tmp_path))
+    probe_tree.write_probe_tree(files, tmp_path / "tree")
+    assert sorted(files) == ["boot/config-7.2.13+deb14-amd64", "proc/cmdline"]
+
+
+def test_a_file_where_another_line_put_a_directory_is_garbled(tmp_path):
+    lines = [file_line({"path": "proc/cpuinfo", "data": "x"}), file_line({"path": "proc", "data": "y"}),
+             file_line({"path": "proc/cpuinfo/z", "data": "z"}), file_line({"path": "proc/cpuinfo", "data": "again"})]
+    got = serial.parse_serial("\n".join(lines) + "\n")
+    assert [(g.line_no, g.why) for g in got.garbled] == [
+        (2, "proc is a directory (serial log line 1), not a file"),
+        (3, "proc/cpuinfo is a file (serial log line 1), not a directory")]
+    files = run.probe_files_from(got.lines, _kernel(tmp_path))
+    probe_tree.write_probe_tree(files, tmp_path / "tree")
+    assert files["proc/cpuinfo"] == "again"  # the same file twice: the later line, as before
+
+
+def _kernel(tmp_path):
+    config = tmp_path / "config"
+    config.write_text(GOOD_CONFIG)
+    return kernel.Kernel(release="7.2.13+deb14-amd64", vmlinuz=tmp_path / "vmlinuz", modules_dir=tmp_path,
+                         config=config, origin="path", spec=str(tmp_path), vmlinuz_sha256="0", root=tmp_path)
+
+
 def test_an_incremental_follower_sees_each_line_once_even_split_mid_line():
     text = framed("mark", {"name": "a", "uptime": 1}) + "\n" + framed("mark", {"name": "b", "uptime": 2}) + "\n"
     f = serial.SerialFollower()
@@ -521,6 +584,12 @@ def test_a_killed_machines_last_line_without_newline_is_read():
     f = serial.SerialFollower()
     assert f.feed(framed("mark", {"name": "x", "uptime": 1})) == []
     assert [ln.kind for ln in f.finish()] == ["mark"]
+
+
+def test_a_job_without_a_result_in_a_lab_that_finished_names_its_start_line():
+    log = "\n".join([framed("mark", {"name": "x", "uptime": 1}), framed("start", {"id": "a", "index": 0})]) + "\n"
+    (a,) = run.collect_results([JOB_A], serial.parse_serial(log).lines, [], None)
+    assert a.error == "no result line after its start (serial log line 2)"
 
 
 def test_signal_and_event_errors_become_the_jobs_error():

@@ -13,12 +13,11 @@ from typing import TYPE_CHECKING
 from cetbench.facts import HostFacts
 from cetbench.hostview import HostView
 from cetbench.lab.errors import LabError
+from cetbench.lab.serial import BINARY_PROBE_FILES
 
 if TYPE_CHECKING:
     from cetbench.lab.run import LabRun
 
-#: Probe files the agent sends as hex (binary contents).
-BINARY_PROBE_FILES = frozenset({"sys/kernel/notes", "dev/cpu/0/msr"})
 NO_PERF = "no perf binary in the lab image: the lab counts tracepoints with cetbench-lab-agent (perf_event_open)"
 
 

@@ -22,7 +22,7 @@ from cetbench.lab.image import LabImage, build_image, image_path
 from cetbench.lab.jobs import PROBE_JOB_ID, JobResult, LabJob, encode_jobs, missing_result, result_from_line
 from cetbench.lab.kernel import Kernel
 from cetbench.lab.paths import lab_cache_root
-from cetbench.lab.serial import LabLine
+from cetbench.lab.serial import Garbled, LabLine
 
 PROBE_TIMEOUT_S = 60.0  # guest seconds for cetbench-probe
 
@@ -95,9 +95,10 @@ def _failure(outcome: BootOutcome, timeout_s: float) -> str | None:
     return None
 
 
-def collect_results(jobs: list[LabJob], lines: list[LabLine], garbled_job_lines: list[int],
+def collect_results(jobs: list[LabJob], lines: list[LabLine], garbled_job_lines: list[Garbled],
                     ended: str | None) -> list[JobResult]:
-    """One JobResult per job, by the index the agent reports (jobs[i] is index i)."""
+    """One JobResult per job, by the index the agent reports (jobs[i] is index i). A job that started and
+    has no result is blamed on the first garbled job line after its start, if any."""
     done: dict[int, LabLine] = {}
     started: dict[int, LabLine] = {}
     for line in lines:
@@ -111,11 +112,13 @@ def collect_results(jobs: list[LabJob], lines: list[LabLine], garbled_job_lines:
             wall = end - start.seen_s if start is not None and start.seen_s is not None and end is not None else None
             results.append(result_from_line(job, done[i].data, wall))
         elif i in started:
-            later = [n for n in garbled_job_lines if n > started[i].line_no]
+            later = [g for g in garbled_job_lines if g.line_no > started[i].line_no]
             if later:
-                why = f"its result line (serial log line {later[0]}) was garbled on the console"
+                why = f"its result line (serial log line {later[0].line_no}) was garbled: {later[0].why}"
+            elif ended:
+                why = f"the lab ended during this job: {ended}"
             else:
-                why = f"the lab ended during this job: {ended or 'no result line'}"
+                why = f"no result line after its start (serial log line {started[i].line_no})"
             results.append(missing_result(job, why))
         else:
             results.append(missing_result(job, f"not run: the lab ended before this job ({ended or 'unknown'})"))
@@ -151,7 +154,7 @@ def lab_run_from(outcome: BootOutcome, all_jobs: list[LabJob], kernel: Kernel, e
                  started: float, image_s: float, image: LabImage | None = None) -> LabRun:
     """The LabRun of a finished boot: all_jobs[0] is the boot's probe job, the rest the caller's."""
     failure = _failure(outcome, timeout_s)
-    garbled = [g.line_no for g in outcome.serial.garbled if g.kind in ("job", "?")]
+    garbled = [g for g in outcome.serial.garbled if g.kind in ("job", "?")]
     results = collect_results(all_jobs, outcome.serial.lines, garbled, failure)
     probe_result, results = results[0], results[1:]
     if outcome.serial.garbled and failure is None and any(r.error and "garbled" in r.error for r in results):
