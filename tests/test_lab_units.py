@@ -586,6 +586,43 @@ def test_a_killed_machines_last_line_without_newline_is_read():
     assert [ln.kind for ln in f.finish()] == ["mark"]
 
 
+@pytest.mark.parametrize(("change", "why"), [
+    ({"exit_code": "0"}, "exit_code is '0', not an exit status 0-255 or null"),
+    ({"exit_code": True}, "exit_code is True, not an exit status 0-255 or null"),
+    ({"signal": -3}, "signal is -3, not a signal number or null"),
+    ({"timed_out": "yes"}, "timed_out is 'yes', not true or false"),
+    ({"guest_s": float("nan")}, "guest_s is nan, not seconds or null"),
+    ({"record": {"iterations": 1}}, "record is {'iterations': 1}, not the workload's JSON line as text, or null"),
+    ({"output_tail": [1, None]}, "output_tail is [1, None], not a list of lines"),
+    ({"counts": {"kvm:kvm_exit if exit_reason == 10": float("nan")}}, "counts is {'kvm:kvm_exit if exit_reason"),
+    ({"counts": {"kvm:kvm_exit if exit_reason == 10": 2**64}}, "not counts (0 to 2^64-1) by event"),
+    ({"counts": {"kvm:kvm_exit if exit_reason == 10": -1}}, "not counts (0 to 2^64-1) by event"),
+    ({"counts": {"kvm:kvm_exit if exit_reason == 10": 1.5}}, "not counts (0 to 2^64-1) by event"),
+    ({"counts": []}, "counts is [], not counts"),
+    ({"counts": {"nonsuch:event": 5}}, "it counts 'nonsuch:event', an event the job did not ask for"),
+    ({"event_errors": {"kvm:kvm_exit if exit_reason == 10": None}}, "event_errors is {"),
+    ({"kvm_intel": {"cet": 1}}, "kvm_intel is {'cet': 1}, not kvm_intel's parameters or null"),
+    ({"error": []}, "error is [], not a message or null"),
+    ({"id": "b"}, "it is the result of job 'b'"),
+])
+def test_a_job_line_the_agent_never_writes_fails_its_job_naming_the_line(change, why):
+    # Found by the lab fuzz target: int() of a NaN count raised out of the reader, and wrong types (a
+    # kvm_intel value of null, a count of 1.5 or "12") went into the job's result as they were.
+    r = jobs.result_from_line(JOB_A, {**RESULT_A, **change}, 1.0, line_no=7)
+    assert r.error is not None and r.error.startswith(
+        "its result line (serial log line 7) is not what the lab agent writes: ")
+    assert why in r.error
+    assert (r.exit_code, r.record, r.counts, r.output_tail, r.kvm_intel) == (None, None, {}, [], None)
+
+
+def test_a_job_line_with_fields_missing_or_added_is_read():
+    # what the agent writes for a job it could not start: id (maybe null), index and the error
+    r = jobs.result_from_line(JOB_A, {"id": None, "index": 1, "error": "cannot load job 1: no such file"}, None)
+    assert (r.error, r.exit_code, r.counts) == ("cannot load job 1: no such file", None, {})
+    r = jobs.result_from_line(JOB_A, {**RESULT_A, "new_in_a_later_agent": [1, 2]}, None)
+    assert r.error is None and r.exit_code == 0
+
+
 def test_a_job_without_a_result_in_a_lab_that_finished_names_its_start_line():
     log = "\n".join([framed("mark", {"name": "x", "uptime": 1}), framed("start", {"id": "a", "index": 0})]) + "\n"
     (a,) = run.collect_results([JOB_A], serial.parse_serial(log).lines, [], None)

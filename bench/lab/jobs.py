@@ -16,6 +16,7 @@ line), a block per job (workloads/lab/agent_job.c reads it):
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -125,14 +126,61 @@ def encode_jobs(jobs: list[LabJob]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def result_from_line(job: LabJob, data: dict[str, Any], wall_s: float | None) -> JobResult:
-    """A JobResult from the agent's `job` line."""
+def _is_int(value: object, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _is_str_map(value: object) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
+#: Each field of a `job` line (workloads/lab/agent_job.c), what the agent writes in it; a field may be
+#: missing (the agent's lines for a job it could not start have only id, index and error).
+_FIELDS: dict[str, tuple[str, Any]] = {
+    "id": ("a job id or null", lambda v: v is None or isinstance(v, str)),
+    "exit_code": ("an exit status 0-255 or null", lambda v: v is None or _is_int(v, 0, 255)),
+    "signal": ("a signal number or null", lambda v: v is None or _is_int(v, 1, 127)),
+    "timed_out": ("true or false", lambda v: isinstance(v, bool)),
+    "guest_s": ("seconds or null", lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                           and math.isfinite(v) and v >= 0)),
+    "record": ("the workload's JSON line as text, or null", lambda v: v is None or isinstance(v, str)),
+    "output_tail": ("a list of lines", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)),
+    "counts": ("counts (0 to 2^64-1) by event",
+               lambda v: isinstance(v, dict) and all(_is_int(c, 0, 2**64 - 1) for c in v.values())),
+    "event_errors": ("messages by event", _is_str_map),
+    "error": ("a message or null", lambda v: v is None or isinstance(v, str)),
+    "kvm_intel": ("kvm_intel's parameters or null", lambda v: v is None or _is_str_map(v)),
+}
+
+
+def line_problem(job: LabJob, data: dict[str, Any]) -> str | None:
+    """Why a `job` line is not one the agent writes for `job` (None: it is): a field of another type, a
+    count of an event the job did not ask for, or the result of another job."""
+    for key, (want, ok) in _FIELDS.items():
+        if key in data and not ok(data[key]):
+            return f"{key} is {repr(data[key])[:60]}, not {want}"
+    if isinstance(data.get("id"), str) and data["id"] != job.id:
+        return f"it is the result of job {data['id']!r:.80}"
+    keys = {event_key(e) for e in job.events}
+    other = sorted(k for k in (*(data.get("counts") or {}), *(data.get("event_errors") or {})) if k not in keys)
+    if other:
+        return f"it counts {other[0]!r:.80}, an event the job did not ask for"
+    return None
+
+
+def result_from_line(job: LabJob, data: dict[str, Any], wall_s: float | None, line_no: int | None = None) -> JobResult:
+    """A JobResult from the agent's `job` line (line_no: its line of the serial log, for the messages).
+    A line that is not what the agent writes gives a failed job saying why, nothing of the line kept."""
+    problem = line_problem(job, data)
+    if problem:
+        where = f"serial log line {line_no}" if line_no is not None else "the serial log"
+        return missing_result(job, f"its result line ({where}) is not what the lab agent writes: {problem}")
     record = None
     if isinstance(data.get("record"), str):
         try:
             parsed = json.loads(data["record"])
             record = parsed if isinstance(parsed, dict) else None
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # the workload's output: not JSON, nested too deep, 5000 digits
             record = None
     by_key = {event_key(e): e for e in job.events}
     counts = {by_key.get(k, k): int(v) for k, v in (data.get("counts") or {}).items()}

@@ -110,7 +110,7 @@ def collect_results(jobs: list[LabJob], lines: list[LabLine], garbled_job_lines:
         if i in done:
             start, end = started.get(i), done[i].seen_s
             wall = end - start.seen_s if start is not None and start.seen_s is not None and end is not None else None
-            results.append(result_from_line(job, done[i].data, wall))
+            results.append(result_from_line(job, done[i].data, wall, done[i].line_no))
         elif i in started:
             later = [g for g in garbled_job_lines if g.line_no > started[i].line_no]
             if later:
