@@ -623,6 +623,16 @@ def test_a_job_line_with_fields_missing_or_added_is_read():
     assert r.error is None and r.exit_code == 0
 
 
+def test_two_result_lines_for_one_job_that_differ_fail_it():
+    first = framed("job", {**RESULT_A, "index": 0})
+    other = framed("job", {**RESULT_A, "index": 0, "exit_code": 1})
+    log = "\n".join([framed("start", {"id": "a", "index": 0}), first, first, other]) + "\n"
+    (a,) = run.collect_results([JOB_A], serial.parse_serial(log).lines, [], None)
+    assert a.error == "two result lines that differ (serial log lines 2 and 4): the lab agent writes one"
+    (a,) = run.collect_results([JOB_A], serial.parse_serial("\n".join([first, first])).lines, [], None)
+    assert a.error is None and a.exit_code == 0  # the same line twice (a console that repeated it)
+
+
 def test_a_job_without_a_result_in_a_lab_that_finished_names_its_start_line():
     log = "\n".join([framed("mark", {"name": "x", "uptime": 1}), framed("start", {"id": "a", "index": 0})]) + "\n"
     (a,) = run.collect_results([JOB_A], serial.parse_serial(log).lines, [], None)

@@ -101,13 +101,19 @@ def collect_results(jobs: list[LabJob], lines: list[LabLine], garbled_job_lines:
     has no result is blamed on the first garbled job line after its start, if any."""
     done: dict[int, LabLine] = {}
     started: dict[int, LabLine] = {}
+    twice: dict[int, LabLine] = {}  # a second result line for a job that says something else
     for line in lines:
         index = line.data.get("index")
         if isinstance(index, int) and line.kind in ("job", "start"):
-            (done if line.kind == "job" else started)[index] = line
+            if line.kind == "job" and index in done and line.data != done[index].data:
+                twice.setdefault(index, line)
+            (done if line.kind == "job" else started).setdefault(index, line)
     results = []
     for i, job in enumerate(jobs):
-        if i in done:
+        if i in twice:
+            results.append(missing_result(job, f"two result lines that differ (serial log lines {done[i].line_no} "
+                                               f"and {twice[i].line_no}): the lab agent writes one"))
+        elif i in done:
             start, end = started.get(i), done[i].seen_s
             wall = end - start.seen_s if start is not None and start.seen_s is not None and end is not None else None
             results.append(result_from_line(job, done[i].data, wall, done[i].line_no))
