@@ -732,9 +732,49 @@ def test_lab_outcomes_follow_the_native_protocol_and_never_file_cet_off_as_on():
     assert (refused.status, refused.reason, refused.refused_by) == ("unsupported", "kernel refused", "kernel")
     lost = suite.variant_outcome(v, lab_result("a", None, error="the lab ended during this job: panic"))
     assert lost.status == "failed" and "panic" in (lost.reason or "")
-    rows = suite.summarize([v], {"host.syscall[shstk=on]x1": lab_result("1", record=ok, counts={"e:x": 1003}),
-                                 "host.syscall[shstk=on]x2": lab_result("2", record=ok, counts={"e:x": 2003})})
+    rows = suite.summarize([v], sizes(v, {"e:x": 1003}, {"e:x": 2003}))
     assert rows[0].outcome.status == "measured" and rows[0].per_op == {"e:x": 1.0}
+
+
+def sizes(v, one_counts, two_counts, one=None, two=None):
+    """The results of a host variant's two jobs (1000 and 2000 ops)."""
+    def record(n):
+        return {"iterations": n, "elapsed_ns": 5 * n, "tsc_ticks": 9 * n, "shstk": "on"}
+    return {f"{v.name}x1": lab_result("1", record=one or record(1000), counts=one_counts),
+            f"{v.name}x2": lab_result("2", record=two or record(2000), counts=two_counts)}
+
+
+@pytest.mark.parametrize(("field", "value", "why"), [
+    ("iterations", 5, "its record says iterations=5, the job asked for 2000"),
+    ("iterations", True, "its record says iterations=True, the job asked for 2000"),
+    ("iterations", "2000", "its record says iterations='2000', the job asked for 2000"),
+    ("elapsed_ns", "on", "its record says elapsed_ns='on', not a time in ns > 0"),
+    ("elapsed_ns", 0, "its record says elapsed_ns=0, not a time in ns > 0"),
+    ("tsc_ticks", [1], "its record says tsc_ticks=[1], not a count >= 0"),
+])
+def test_a_measured_record_that_gives_no_time_per_op_fails_the_variant(field, value, why):
+    # Found by the lab fuzz target: such a record was measured, then made an empty pyperf benchmark (an
+    # uncaught ValueError out of write_bundle) or a raw record the bundle reader refuses (the run lost).
+    from cetbench.lab import suite
+    from cetbench.workloads.table import by_name
+    v = by_name("host.syscall[shstk=on]")
+    bad = {"iterations": 2000, "elapsed_ns": 10_000, "tsc_ticks": 18_000, "shstk": "on", field: value}
+    (row,) = suite.summarize([v], sizes(v, {"e:x": 1003}, {"e:x": 2003}, two=bad))
+    assert (row.outcome.status, row.outcome.reason, row.per_op) == ("failed", why, {})
+
+
+def test_an_event_the_2n_run_counted_less_of_is_not_counted_and_says_why():
+    # Found by the lab fuzz target: a negative count per op went into perf.json and the store refused the run.
+    from cetbench.lab import bundle, suite
+    from cetbench.workloads.table import by_name
+    v = by_name("host.syscall[shstk=on]")
+    (row,) = suite.summarize([v], sizes(v, {"e:x": 1003, "e:y": 40}, {"e:x": 2003, "e:y": 38}))
+    assert row.outcome.status == "measured" and row.per_op == {"e:x": 1.0}
+    assert row.uncounted == {"e:y": "the 2000-op run counted fewer (38) than the 1000-op run (40)"}
+    doc = bundle._perf_doc(row, 1000)
+    assert doc["events"]["e:y"] == {"count": None, "per_op": None, "state": "not counted",
+                                    "note": row.uncounted["e:y"], "unit": None, "running_pct": None}
+    assert doc["requested"] == ["e:x", "e:y"]
 
 
 class FakeIndexApt(apt.PrivateApt):

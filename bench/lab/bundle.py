@@ -49,8 +49,10 @@ def _runs(variant: Variant, results: dict[str, JobResult]) -> list[pyperf.Run]:
 def _perf_doc(row: LabVariant, n: int) -> dict[str, object]:
     events = {e: {"count": round(v * n), "per_op": v, "state": "counted", "note": None, "unit": None,
                   "running_pct": None} for e, v in row.per_op.items()}
+    events.update({e: {"count": None, "per_op": None, "state": "not counted", "note": why, "unit": None,
+                       "running_pct": None} for e, why in row.uncounted.items()})
     return {"schema": 1, "available": True, "reason": None, "command": None, "returncode": 0,
-            "ops_requested": n, "ops": n, "inherit": True, "requested": list(row.per_op),
+            "ops_requested": n, "ops": n, "inherit": True, "requested": [*row.per_op, *row.uncounted],
             "key_events": list(row.variant.workload.key_events), "events": events, "workload": row.outcome.record,
             "scope": f"emulated lab: tracepoint counts of a {2 * n}-op run less those of an {n}-op run, over {n} ops "
                      "(start-up and teardown cancel)"}
