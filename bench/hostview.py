@@ -23,6 +23,8 @@ class HostView:
             return self.path(rel).read_bytes(), None
         except OSError as exc:
             return None, f"/{rel.lstrip('/')}: {exc.strerror or exc}"
+        except ValueError:  # a NUL in the name (a name made of what a file said, as the lab guest's release)
+            return None, f"/{rel.lstrip('/')!r}: not a file name (NUL)"
 
     def read_text(self, rel: str) -> tuple[str | None, str | None]:
         data, err = self.read_bytes(rel)
@@ -40,5 +42,5 @@ class HostView:
         """Names in a directory, sorted; [] when it cannot be listed."""
         try:
             return sorted(os.listdir(self.path(rel)))
-        except OSError:
+        except (OSError, ValueError):
             return []

@@ -75,7 +75,9 @@ def _read_config(view: HostView, release: str | None) -> tuple[str | None, str |
         except (OSError, EOFError) as exc:
             err = f"/proc/config.gz: not a readable gzip file ({exc})"
     tried = [err or "/proc/config.gz: absent"]
-    if release:
+    if release and ("/" in release or "\0" in release):  # read from a file: never a path out of /boot
+        tried.append(f"/boot/config-{release!r}: the release is not a file name")
+    elif release:
         text, err2 = view.read_text(f"boot/config-{release}")
         if text is not None:
             return text, f"/boot/config-{release}", ""

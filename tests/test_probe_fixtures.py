@@ -188,3 +188,26 @@ def test_a_guest_can_take_the_hosts_xss_only_where_kvm_lets_it_set_every_bit(tmp
     assert not runnable and by == "kvm" and reason is not None and "bits (0x8000) KVM never lets a guest set" in reason
     runnable, reason, _ = verdicts(probe_fixture("no-cet-like-ci", tmp_path / "nomsr"))[name]
     assert not runnable and reason is not None and "/dev/cpu/0/msr" in reason
+
+
+def test_a_release_that_is_not_a_file_name_never_reads_outside_boot(tmp_path: Path) -> None:
+    # Found by the lab fuzz target: the lab guest's osrelease is what its serial line says; a NUL in it
+    # raised out of the probe, and `/..` in it made a path out of the tree of /boot/config-RELEASE.
+    from cetbench.probe_kernel import probe_kernel
+
+    for name, release in (("nul", "7.2\0x"), ("dots", "x/../../../outside")):
+        root = tmp_path / name / "tree"
+        (root / "proc/sys/kernel").mkdir(parents=True)
+        (root / "proc/sys/kernel/osrelease").write_text(release + "\n")
+        (root / "boot/config-x").mkdir(parents=True)
+        (tmp_path / name / "outside").write_text("CONFIG_X86_KERNEL_IBT=y\n")
+        kernel = probe_kernel(HostView(root))
+        assert kernel.release == release and kernel.config["source"] is None
+        assert f"/boot/config-{release!r}: the release is not a file name" in kernel.unknown["config"]
+
+
+def test_a_name_with_a_nul_is_a_reason_never_a_crash(tmp_path: Path) -> None:
+    view = HostView(tmp_path)
+    data, why = view.read_bytes("proc/a\0b")
+    assert data is None and why == "/'proc/a\\x00b': not a file name (NUL)"
+    assert view.read_text("a\0b")[0] is None and view.listdir("a\0b") == [] and not view.exists("a\0b")
