@@ -1,6 +1,7 @@
 """A slice of the input fuzz harness (benchmarks/fuzz_inputs.py runs 10,000 cases): every mutated input
-ends as an input error naming its file and place, or as a whole ingest; and the harness itself notices
-an uncaught exception and a partial run when there is one."""
+ends as an input error naming its file and place, or as a whole ingest; the lab's result stream as
+job results that are read or failed saying why, and a bundle that ingests; and the harness itself
+notices an uncaught exception, a partial run and a lab job result of the wrong type when there is one."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cetbench.lab import jobs
 from cetbench.results import bundle_reader, ingest
 from tests.support.fuzz import TARGETS, Fuzzer, Templates
 from tests.support.store import drop_pg_schema, new_pg_schema, pg_base_url
@@ -79,3 +81,24 @@ def test_the_harness_notices_an_uncaught_exception_and_a_partial_run(
     monkeypatch.setattr(ingest, "_insert_run", without_the_last_variant)
     tally = fuzzer.run(40, seed=19)
     assert tally.uncaught == 0 and "partial run" in {f.failure for f in tally.failures}
+
+
+LAB = ("lab result stream",)
+
+
+def test_a_slice_of_the_lab_result_stream_ends_well(templates: Templates, home: Path) -> None:
+    tally = Fuzzer(home / "work", templates, _sqlite(home), summaries=0, only=LAB).run(60, seed=20)
+
+    assert tally.failures == []
+    assert tally.by_target == {LAB[0]: 60}
+    assert tally.outcomes["lab: every result read"] > 20 and tally.outcomes["lab: jobs failed, saying why"] > 10
+    assert tally.outcomes["ingested"] == 60  # the bundle of every boot, however its stream was cut or garbled
+
+
+def test_the_harness_notices_a_lab_reader_that_takes_a_job_line_as_it_comes(
+    templates: Templates, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jobs, "line_problem", lambda job, data: None)
+    tally = Fuzzer(home / "work", templates, _sqlite(home), summaries=0, only=LAB).run(60, seed=20)
+    found = {f.failure for f in tally.failures}
+    assert "a job result of the wrong type" in found and any(f.startswith("uncaught") for f in found)

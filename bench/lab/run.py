@@ -131,6 +131,15 @@ def collect_results(jobs: list[LabJob], lines: list[LabLine], garbled_job_lines:
     return results
 
 
+def live_result(all_jobs: list[LabJob], line: LabLine) -> JobResult | None:
+    """The result a caller's job gets as its `job` line arrives (run_lab's on_result); None for any other
+    line, and for the probe's."""
+    index = line.data.get("index")
+    if line.kind == "job" and isinstance(index, int) and 0 < index < len(all_jobs):
+        return result_from_line(all_jobs[index], line.data, None, line.line_no)
+    return None
+
+
 def run_lab(kernel: Kernel, jobs: list[LabJob], workdir: Path, timeout_s: float = 1800.0,
             emulator: Emulator | None = None, cache: Path | None = None, memory_mb: int = DEFAULT_MEMORY_MB,
             on_result: Callable[[JobResult], None] | None = None) -> LabRun:
@@ -148,9 +157,9 @@ def run_lab(kernel: Kernel, jobs: list[LabJob], workdir: Path, timeout_s: float 
     t_image = time.monotonic() - t0
 
     def live(line: LabLine) -> None:
-        index = line.data.get("index")
-        if on_result is not None and line.kind == "job" and isinstance(index, int) and 0 < index < len(all_jobs):
-            on_result(result_from_line(all_jobs[index], line.data, None))
+        result = live_result(all_jobs, line)
+        if on_result is not None and result is not None:
+            on_result(result)
 
     outcome = boot(emulator, image.iso, workdir, timeout_s, on_line=live, memory_mb=memory_mb)
     return lab_run_from(outcome, all_jobs, kernel, emulator.description, timeout_s, t0, t_image, image)

@@ -4,7 +4,8 @@
     tally = fuzzer.run(count=10_000, seed=1)
 
 Case n draws everything from `random.Random(f"{seed}:{n}")`, so `Fuzzer.run(1, seed, first=n)` replays
-it alone. A case is one input of one target, chosen by weight:
+it alone (with the same `only`). A case is one input of one target, chosen by weight (among `only`
+when given):
 
 - bundle files: a copy of a template bundle (hard links) with one file mutated: `manifest.json`, a
   variant's pyperf JSON, its raw records (raw.jsonl) or its perf counts (perf.json); manifests also get
@@ -14,14 +15,15 @@ it alone. A case is one input of one target, chosen by weight:
   under the work directory).
 - CLI selections: run ids, kernel labels, build ids, hosts, variant patterns and orders given to
   compare/overhead/trend/report/mark-good/list/ingest, against a small store.
+- the lab's result stream (fuzz_lab.py): the serial console of a lab boot as the in-guest agent writes
+  it, mutated, read as a boot reads it, its jobs' results checked, written as a bundle and ingested.
 
 Every file case is ingested into each store (SQLite, and PostgreSQL when given), through the public
 `ingest_paths`. Stores are replaced every `epoch` cases so that counting rows stays cheap.
 
-To fuzz a new input (the lab's result stream, when it lands): write a function
-`(fuzzer, rng, n) -> list[(store name, Outcome)]` that builds one mutated input from a template and
-feeds it through the suite's reader of that input (a file through `fuzzer.ingest_everywhere`), and
-add it to TARGETS with a weight.
+To fuzz a new input: write a function `(fuzzer, rng, n) -> list[(store name, Outcome)]` that builds
+one mutated input from a template and feeds it through the suite's reader of that input (a file
+through `fuzzer.ingest_everywhere`), and add it to TARGETS with a weight.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from sqlalchemy.engine import make_url
 
 from cetbench.results.store import Store, open_store
 from tests.support import fuzz_json
+from tests.support.fuzz_lab import LabTemplate, lab_case
 from tests.support.fuzz_oracle import IngestOracle, Outcome, check_cli, check_url
 from tests.support.store import make_bundle, standard_variants, write_pytest_benchmark_json
 
@@ -99,8 +102,14 @@ StoreFactory = Callable[[], str]  # a URL of a new, empty store
 
 class Fuzzer:
     def __init__(self, work: Path, templates: Templates, stores: dict[str, StoreFactory],
-                 pg_base: str | None = None, epoch: int = 200, summaries: float = 0.1) -> None:
+                 pg_base: str | None = None, epoch: int = 200, summaries: float = 0.1,
+                 only: tuple[str, ...] = ()) -> None:
         self.work, self.templates, self.factories, self.epoch = work, templates, stores, epoch
+        unknown = set(only) - {t[0] for t in TARGETS}
+        if unknown:
+            raise ValueError(f"no fuzz target {', '.join(sorted(unknown))}: the targets are "
+                             f"{', '.join(t[0] for t in TARGETS)}")
+        self.targets = [t for t in TARGETS if not only or t[0] in only]  # a case draws among these by weight
         self.summaries = summaries  # share of inputs whose accepted runs are also summarised
         self.pg_base = pg_base  # a throwaway server the URLs may reach (they may create tables in it)
         with socket.socket() as sock:
@@ -111,22 +120,29 @@ class Fuzzer:
         self.selection_store = str(work / "selection.sqlite")
         self.selection_words = _selection_store(work, self.selection_store)
         self.mutation = ""
+        self._lab: LabTemplate | None = None
+
+    def lab_template(self) -> LabTemplate:
+        """The lab's serial log and what a clean read of it gives (built on the first lab case)."""
+        if self._lab is None:
+            self._lab = LabTemplate.build(self.work / "lab-template")
+        return self._lab
 
     # --- running ---------------------------------------------------------------------------------
 
     def run(self, count: int, seed: int, first: int = 0,
             progress: Callable[[int], None] | None = None) -> Tally:
         tally = Tally()
-        names = [t[0] for t in TARGETS]
-        weights = [t[1] for t in TARGETS]
+        names = [t[0] for t in self.targets]
+        weights = [t[1] for t in self.targets]
         try:
             for n in range(first, first + count):
                 if (n - first) % self.epoch == 0:
                     self._new_stores()
                 rng = random.Random(f"{seed}:{n}")
-                i = rng.choices(range(len(TARGETS)), weights)[0]
+                i = rng.choices(range(len(self.targets)), weights)[0]
                 self.mutation = ""
-                results = TARGETS[i][2](self, rng, n)
+                results = self.targets[i][2](self, rng, n)
                 tally.inputs += 1
                 tally.by_target[names[i]] += 1
                 for store, outcome in results:
@@ -422,7 +438,7 @@ def selection_case(fz: Fuzzer, rng: random.Random, n: int) -> list[tuple[str, Ou
     return [("cli", check_cli([*argv, "--store", fz.selection_store], fz.work))]
 
 
-#: (name, weight, case): what one case fuzzes. Add the lab's result stream here when it lands.
+#: (name, weight, case): what one case fuzzes.
 TARGETS: list[tuple[str, float, Callable[[Fuzzer, random.Random, int], list[tuple[str, Outcome]]]]] = [
     ("bundle manifest", 0.22, bundle_case("manifest")),
     ("bundle pyperf JSON", 0.15, bundle_case("pyperf")),
@@ -432,4 +448,5 @@ TARGETS: list[tuple[str, float, Callable[[Fuzzer, random.Random, int], list[tupl
     ("pytest-benchmark JSON", 0.13, file_case(lambda t: t.pytest_benchmark)),
     ("store URL", 0.06, url_case),
     ("CLI selection", 0.07, selection_case),
+    ("lab result stream", 0.1, lab_case),
 ]
