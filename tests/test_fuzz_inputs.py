@@ -102,3 +102,15 @@ def test_the_harness_notices_a_lab_reader_that_takes_a_job_line_as_it_comes(
     tally = Fuzzer(home / "work", templates, _sqlite(home), summaries=0, only=LAB).run(60, seed=20)
     found = {f.failure for f in tally.failures}
     assert "a job result of the wrong type" in found and any(f.startswith("uncaught") for f in found)
+
+
+def test_a_number_too_large_for_a_float_is_mutated_again_without_a_crash() -> None:
+    # A 400-digit integer written by one mutation is a plain int to the next of a stack: no float of it.
+    import random
+
+    from tests.support import fuzz_json
+
+    data = b'{"n": 1' + b"0" * 400 + b"}"
+    for seed in range(20):
+        rng = random.Random(seed)
+        fuzz_json.bad_number(rng, data, fuzz_json.parse(data))
