@@ -41,6 +41,36 @@ def run_native_probe() -> tuple[dict[str, Any] | None, str | None]:
         return None, f"cetbench-probe printed no JSON (exit {proc.returncode}): {proc.stderr.strip()[:200]}"
 
 
+CPUID_FIELDS = ("leaf", "subleaf", "eax", "ebx", "ecx", "edx")
+
+
+def _cpuid_problem(entries: object, where: str) -> str | None:
+    if not isinstance(entries, list):
+        return f"{where} is {repr(entries)[:60]}, not a list"
+    for e in entries:
+        if not isinstance(e, dict) or not all(type(e.get(k)) is int and 0 <= e[k] < 2**32 for k in CPUID_FIELDS):
+            return f"{where} holds {repr(e)[:80]}, not a CPUID entry (leaf, subleaf, eax, ebx, ecx, edx)"
+    return None
+
+
+def native_problem(native: object) -> str | None:
+    """Why a document is not what cetbench-probe prints (None: it is): its CPUID entries, and a `kvm`
+    object (or null) with an error message or the CPUID entries KVM supports."""
+    if not isinstance(native, dict):
+        return f"{repr(native)[:60]} is not a JSON object"
+    problem = _cpuid_problem(native.get("cpuid", []), "cpuid")
+    kvm = native.get("kvm")
+    if problem or kvm is None:
+        return problem
+    if not isinstance(kvm, dict):
+        return f"kvm is {repr(kvm)[:60]}, not an object"
+    if kvm.get("error") is not None and not isinstance(kvm["error"], str):
+        return f"kvm.error is {repr(kvm['error'])[:60]}, not a message"
+    if kvm.get("api_version") is not None and type(kvm["api_version"]) is not int:
+        return f"kvm.api_version is {repr(kvm['api_version'])[:60]}, not a number"
+    return _cpuid_problem(kvm.get("supported_cpuid", []), "kvm.supported_cpuid")
+
+
 def document(facts: HostFacts, plan: Plan) -> dict[str, Any]:
     """The probe document: the facts and, as `variants[]`, what the plan decided for each."""
     return {**facts.to_json(), "variants": plan.to_json()}
@@ -60,6 +90,9 @@ def collect(
     if view is None:
         view = HostView("/")
         native, native_error = run_native_probe()
+    problem = native_problem(native) if native is not None else None
+    if problem:  # the lab's cetbench-probe output came over a serial line
+        native, native_error = None, f"cetbench-probe's output is not what it prints: {problem}"
     kvm = probe_kvm(native, native_error, view, os.geteuid() if euid is None else euid)
     return HostFacts(
         cpu=probe_cpu(native, native_error, view),

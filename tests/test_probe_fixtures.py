@@ -211,3 +211,28 @@ def test_a_name_with_a_nul_is_a_reason_never_a_crash(tmp_path: Path) -> None:
     data, why = view.read_bytes("proc/a\0b")
     assert data is None and why == "/'proc/a\\x00b': not a file name (NUL)"
     assert view.read_text("a\0b")[0] is None and view.listdir("a\0b") == [] and not view.exists("a\0b")
+
+
+def test_a_native_probe_document_that_is_not_its_own_is_a_reason(tmp_path: Path) -> None:
+    # Found by the lab fuzz target: the lab's cetbench-probe output comes over a serial line; a CPUID
+    # entry without its subleaf raised KeyError out of the probe, and the lab's bundle was never written.
+    host = HOSTS["intel-spr-cet"]
+    view = HostView(host.write_tree(tmp_path / "tree"))
+    good = host.native()
+    bad_entry = {**good, "cpuid": [*good["cpuid"][:-1], {"leaf": 1, "sub\u00fcleaf": 0, "eax": 1}]}
+    for native, why in (
+        (bad_entry, "cpuid holds {'leaf': 1, 'sub\u00fcleaf': 0, 'eax': 1}, not a CPUID entry"),
+        ({**good, "cpuid": {"leaf": 1}}, "cpuid is {'leaf': 1}, not a list"),
+        ({**good, "cpuid": [{**good["cpuid"][0], "eax": "0x1f"}]}, "not a CPUID entry"),
+        ({**good, "kvm": [1]}, "kvm is [1], not an object"),
+        ({**good, "kvm": {**good["kvm"], "supported_cpuid": [{"leaf": 2**40}]}}, "kvm.supported_cpuid holds"),
+        ({**good, "kvm": {"error": 5}}, "kvm.error is 5, not a message"),
+        ([1, 2], "[1, 2] is not a JSON object"),
+    ):
+        doc = probe_document(view, native, None, run=fake_perf, perf="perf", ncpus=4)  # type: ignore[arg-type]
+        reason = doc["cpu"]["unknown"]["shstk"]
+        assert reason.startswith("cetbench-probe's output is not what it prints: ") and why in reason, reason
+        assert doc["cpu"]["shstk"] is None and doc["kvm"]["openable"] is False
+    assert probe_document(view, good, None, run=fake_perf, perf="perf", ncpus=4)["cpu"]["unknown"] == {}
+
+
