@@ -3,6 +3,7 @@ precision gets a warning line."""
 
 from __future__ import annotations
 
+import math
 import os
 
 from cetbench.facts import NoiseFacts
@@ -22,6 +23,15 @@ def _boost(view: HostView) -> bool | None:
     return None if no_turbo is None else no_turbo == "0"
 
 
+def _load(text: str | None) -> list[float] | None:
+    """The 1, 5 and 15 minute load averages of /proc/loadavg, or None when it does not give them."""
+    try:
+        load = [float(x) for x in (text or "").split()[:3]]
+    except ValueError:  # not numbers (a lab guest's file is what its serial line said)
+        return None
+    return load if len(load) == 3 and all(math.isfinite(x) and x >= 0 for x in load) else None
+
+
 def probe_noise(view: HostView, ncpus: int | None = None) -> NoiseFacts:
     ncpus = ncpus or os.cpu_count() or 1
     governor = _read(view, "sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
@@ -29,8 +39,7 @@ def probe_noise(view: HostView, ncpus: int | None = None) -> NoiseFacts:
     smt_text = _read(view, "sys/devices/system/cpu/smt/active")
     smt = None if smt_text is None else smt_text == "1"
     isolated = _read(view, "sys/devices/system/cpu/isolated") or ""
-    loadavg_text = _read(view, "proc/loadavg")
-    load = [float(x) for x in loadavg_text.split()[:3]] if loadavg_text else None
+    load = _load(_read(view, "proc/loadavg"))
     warnings = []
     if governor is not None and governor != "performance":
         warnings.append(f"CPU frequency governor is {governor!r}, not 'performance'")

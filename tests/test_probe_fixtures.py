@@ -236,3 +236,11 @@ def test_a_native_probe_document_that_is_not_its_own_is_a_reason(tmp_path: Path)
     assert probe_document(view, good, None, run=fake_perf, perf="perf", ncpus=4)["cpu"]["unknown"] == {}
 
 
+def test_a_load_average_that_is_not_three_numbers_is_unknown(tmp_path: Path) -> None:
+    # Found by the lab fuzz target: the lab guest's /proc/loadavg of "zz" raised ValueError out of the probe.
+    root = HOSTS["intel-spr-cet"].write_tree(tmp_path / "tree")
+    cases = (("zz", None), ("nan nan nan 1/2 3", None), ("0.5", None), ("0.10 0.20 0.30 1/200 1234", [0.1, 0.2, 0.3]))
+    for text, load in cases:
+        (root / "proc/loadavg").write_text(text + "\n")
+        doc = probe_document(HostView(root), None, "x", run=fake_perf, perf="perf", ncpus=4)
+        assert doc["noise"]["load_avg"] == load
