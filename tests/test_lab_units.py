@@ -791,3 +791,35 @@ def test_a_suite_whose_kernels_are_all_too_old_is_refused_not_blamed_on_the_netw
     with pytest.raises(KernelRefused, match=r"suite trixie has no linux-image-amd64 of Linux >= 6\.18 "
                                             r"\(its newest is 6\.12\.48-1\)"):
         kernel.get_kernel("trixie", cache=tmp_path, apt=FakeIndexApt(tmp_path / "apt", mirror="http://m/debian"))
+
+
+def test_a_nul_or_lone_surrogate_from_the_guest_is_written_escaped_and_the_run_ingests(tmp_path):
+    # Found by the lab fuzz target: a workload record's "\ud800" in its CET state went into the variant's
+    # reason, and the store refused the whole lab run; a NUL in the guest's osrelease, or in an agent's
+    # error, the same.
+    import random
+
+    from cetbench.lab.bundle import storable
+    from cetbench.results.ingest import ingest_paths
+    from cetbench.results.store import open_store
+    from tests.support import fuzz_lab
+
+    assert storable({"a\x00": ["x\ud800y", 1, None]}) == {"a\\x00": ["x\\ud800y", 1, None]}
+    tpl = fuzz_lab.LabTemplate.build(tmp_path / "tpl")
+    segs = []
+    for seg in tpl.segments:
+        if seg.kind in ("file", "job") and (b"osrelease" in seg.data or seg.index == 1):
+            data = json.loads(fuzz_lab._body(seg))
+            if seg.kind == "file":
+                data["data"] = "7.2\x00x\n"
+            else:
+                data["record"] = data["record"].replace('"shstk": "off"', '"shstk": "\\ud800"')
+            seg = fuzz_lab.Segment(fuzz_lab.frame(seg.kind, json.dumps(data).encode()), seg.kind, seg.index)
+        segs.append(seg)
+    _, variants, root = fuzz_lab.read_lab(b"".join(s.data for s in segs), tpl, tmp_path / "x", random.Random(1))
+    assert variants["host.syscall[shstk=off]"]["reason"] == (
+        "workload ran with shstk=\\ud800 although the variant asks shstk=off")
+    with open_store(f"sqlite:///{tmp_path / 'store.sqlite'}") as store:
+        (result,) = ingest_paths(store, [root]).results
+    assert result.status == "ingested", result.message
+    assert json.loads((root / "manifest.json").read_text())["kernel"]["release"] == "7.2\\x00x"

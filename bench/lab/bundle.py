@@ -58,6 +58,21 @@ def _perf_doc(row: LabVariant, n: int) -> dict[str, object]:
                      "(start-up and teardown cancel)"}
 
 
+def storable(value: Any) -> Any:
+    """`value` with its text as a store can hold it: the guest's files and serial lines may put a NUL or a
+    lone surrogate (a workload's JSON "\\ud800") into a release, a reason or a fact, and one such
+    character would have the whole run refused at ingest; they are written escaped (`\\x00`, `\\ud800`)."""
+    if isinstance(value, str):
+        if "\x00" in value or any("\ud800" <= c <= "\udfff" for c in value):
+            return value.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+        return value
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    return value
+
+
 def write_bundle(root: Path, run: LabRun, workdir: Path, variants: Sequence[Variant],
                  kernel_label: str | None) -> Bundle:
     """The bundle of one lab boot, created at `root` (new or empty); the boot's work directory (bochsrc,
@@ -75,7 +90,7 @@ def write_bundle(root: Path, run: LabRun, workdir: Path, variants: Sequence[Vari
         "options": {"lab": True, "iterations": ITERATIONS, "only": None, "pyperf": [], "perf": "lab"},
         "binaries": {}, "probe": document(facts, full), "variants": {},
     }
-    bundle = Bundle.create(root, manifest)
+    bundle = Bundle.create(root, storable(manifest))
     shutil.move(workdir, root / LAB_DIR)
     rows = summarize(variants, results)
     for row in rows:
@@ -100,7 +115,7 @@ def write_bundle(root: Path, run: LabRun, workdir: Path, variants: Sequence[Vari
             perf_path = bundle.variant_path(v.name, "perf.json")
             atomic_write_json(perf_path, _perf_doc(row, n))
             entry.update(pyperf=bundle.rel(pyperf_path), raw=bundle.rel(raw_path), perf=bundle.rel(perf_path))
-        bundle.manifest["variants"][v.name] = entry
+        bundle.manifest["variants"][v.name] = storable(entry)
     bundle.manifest["finished_utc"] = mf.utc_now()
     bundle.save()
     return bundle
