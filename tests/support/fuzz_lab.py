@@ -65,6 +65,10 @@ ODD_PATHS = ("", "/etc/hostname", "../outside", "proc/../../x", "proc/./cpuinfo"
              "proc/cpuinfo/x", "proc", "a\x00b", "x" * 300, "/".join(["d"] * 2000), "\udcff", "é/ü", "proc\\..\\x",
              "dev/cpu/0/msr", "sys/kernel/notes", "boot/config-" + RELEASE)
 
+ODD_DATA = ("zz", "abc", 5, None, ["00"], "\x00", "x" * 600_000, "é", "7.2\x00x\n", "../../../../../../etc/hostname\n",
+            "", "\n" * 1000, "\u00b2\n", "-\n", "nan inf -1 1/2 3\n", "processor\t:\nflags\t:\n\nprocessor : x\n",
+            "=\n", "cet=\n")
+
 
 class _ImageStub(ImagePrograms):
     """The image's paths without building the programs (only the job ids and events matter here)."""
@@ -378,8 +382,7 @@ def _file_line(rng: random.Random, seg: Segment) -> tuple[bytes, str]:
         data.setdefault("data", "00" * 8)
         what = f"offset {value!r}"
     else:
-        data["data"] = value = rng.choice(("zz", "abc", 5, None, ["00"], "\x00", "x" * 600_000, "é", "7.2\x00x\n",
-                                           "../../../../../../etc/hostname\n", "", "\n" * 1000))
+        data["data"] = value = rng.choice(ODD_DATA)
         what = f"data {value!r}"[:60]
     return _reframe(seg, fuzz_json.dump(_as_tree(data))), f"file line: {what}"
 
