@@ -17,12 +17,12 @@ from pathlib import Path
 from cetbench.lab.boot import BootOutcome, follow
 from cetbench.lab.errors import LabError
 from cetbench.lab.image import KERNEL_CMDLINE, build_image, image_path
-from cetbench.lab.jobs import PROBE_JOB_ID, JobResult, LabJob, encode_jobs, result_from_line
+from cetbench.lab.jobs import PROBE_JOB_ID, JobResult, LabJob, encode_jobs
 from cetbench.lab.kernel import Kernel
 from cetbench.lab.paths import lab_cache_root
 from cetbench.lab.qemu import Qemu, command, refusal
 from cetbench.lab.qemu_counts import HostCounter
-from cetbench.lab.run import PROBE_TIMEOUT_S, LabRun, lab_run_from
+from cetbench.lab.run import PROBE_TIMEOUT_S, LabRun, lab_run_from, live_result
 from cetbench.lab.serial import LabLine
 
 QEMU_OUTPUT = "qemu.out"  # QEMU's stdout and stderr, in the boot's work directory
@@ -62,9 +62,9 @@ def run_qemu(qemu: Qemu, accel: str, features: frozenset[str], kernel: Kernel, j
     def live(line: LabLine) -> None:
         if counter is not None:
             counter.on_line(line)
-        index = line.data.get("index")
-        if on_result is not None and line.kind == "job" and isinstance(index, int) and 0 < index < len(all_jobs):
-            on_result(result_from_line(all_jobs[index], line.data, None))
+        result = live_result(all_jobs, line)
+        if on_result is not None and result is not None:
+            on_result(result)
 
     try:
         seen = follow(argv, workdir, serial_log, timeout_s, {**os.environ, **qemu.env}, live, stall_s=None,
