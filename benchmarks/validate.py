@@ -22,7 +22,8 @@ For each variant:
    without it, to show what the gate buys;
 4. prints the A/A false alarms (regression or improvement), the detection rate per size, the
    cycles per op requested, calibrated by the workload and achieved (candidate minus baseline in
-   the raw records), and the machine time used.
+   the raw records), the machine time used, and how disturbed the runs were by the suite's own
+   interference figures (with the load average at the start and the end).
 
 --neighbour keeps every other CPU busy with a CPU-burning process for the whole validation (a busy
 neighbour on a shared lab host), so the tables can be compared quiet against busy.
@@ -76,6 +77,9 @@ class Run:
     cycles: float  # median cycles per op of the samples, from the raw records
     calibrated: float | None  # ticks per op the workload calibrated its injection to
     seconds: float  # machine time for run + ingest
+    other_cpus: float | None  # other processes' CPU use while it was timed (bench/interference.py)
+    disturbed: bool  # the kept timing was disturbed
+    retried: bool  # the first timing was disturbed and the variant was timed again
 
 
 @dataclass
@@ -114,6 +118,7 @@ class Harness:
         self.settings = CompareSettings(floor=floor)
         self.count = 0
         self.seconds = 0.0
+        self.runs: list[Run] = []
 
     def run(self, variant: str, inject: int, pyperf: Sequence[str] | None = None) -> Run:
         start = time.monotonic()
@@ -133,9 +138,13 @@ class Harness:
         if median is None:
             raise SystemExit(f"{variant}: no cycle counts in the raw records of {bundle.root}")
         calibrated = [r["inject_calibrated_ticks"] for r in records if "inject_calibrated_ticks" in r]
+        seen = entry.get("interference") or {}
         seconds = time.monotonic() - start
         self.seconds += seconds
-        return Run(run_id, inject, median, statistics.median(calibrated) if calibrated else None, seconds)
+        run = Run(run_id, inject, median, statistics.median(calibrated) if calibrated else None, seconds,
+                  seen.get("other_cpus"), bool(seen.get("disturbed")), bool(seen.get("retried_after")))
+        self.runs.append(run)
+        return run
 
     def samples(self, run_id: str) -> Any:
         return results.load(self.store, run_ids=[run_id])
@@ -212,6 +221,24 @@ def validate(h: Harness, variant: str, sizes: Sequence[float], trials: int, roun
     spent = h.seconds - spent_before
     print(f"  machine time: {spent:.1f} s for {runs_done} runs ({spent / runs_done:.2f} s per run, "
           f"{trials} trials x {rounds} rounds x {len(rows) + 1} runs + 1 to measure the op)")
+    print_interference(h.runs[runs_before:])
+
+
+def print_interference(runs: Sequence[Run]) -> None:
+    """How disturbed the runs were, by the suite's own figures (what a quiet or busy machine means here)."""
+    other = sorted(r.other_cpus for r in runs if r.other_cpus is not None)
+    if not other:
+        print("  interference: not recorded")
+        return
+    print(f"  interference: {sum(r.disturbed for r in runs)}/{len(runs)} runs disturbed (kept timing), "
+          f"{sum(r.retried for r in runs)} timed again after a disturbed first timing; other processes' CPU use "
+          f"median {statistics.median(other):.2f}, 10th-90th percentile {other[len(other) // 10]:.2f}-"
+          f"{other[len(other) * 9 // 10]:.2f}, max {other[-1]:.2f} CPUs")
+
+
+def load_average() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
 
 
 def print_row(row: Row, outcomes: Outcomes, op_cycles: float, trials: int) -> None:
@@ -288,7 +315,7 @@ def main() -> None:
         os.makedirs(tmp, exist_ok=True)
         os.environ["CETBENCH_HOME"] = tmp  # nothing of this lands in the user's store
         h = Harness(Path(tmp), args.cpu, args.pyperf, args.floor, args.processes)
-        print(f"cetbench self-validation: {args.trials} trials, CPU {args.cpu}")
+        print(f"cetbench self-validation: {args.trials} trials, CPU {args.cpu}; load average {load_average()}")
         print(f"comparison: analysis.compare defaults, {h.settings.correction}, alpha {h.settings.alpha}, "
               f"floor {h.settings.floor * 100:g} %, noise limit {h.settings.max_noise * 100:g} %; "
               f"detected = verdict regression; A/A false alarm = regression or improvement")
@@ -296,7 +323,7 @@ def main() -> None:
         with neighbours(args.cpu, args.neighbour_max_s) if args.neighbour else contextlib.nullcontext():
             for variant in variants:
                 validate(h, variant, sizes, args.trials, args.runs, rng)
-    print(f"\ntotal wall time {time.monotonic() - started:.0f} s")
+    print(f"\ntotal wall time {time.monotonic() - started:.0f} s; load average {load_average()}")
 
 
 if __name__ == "__main__":
