@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
+import itertools
 import json
 import math
 import os
@@ -285,6 +287,111 @@ def neighbours(cpu: int, max_s: float) -> Iterator[None]:
             proc.wait()
 
 
+#: What --replay judges again: runs a side, and other processes' CPU use above which a run counts as
+#: disturbed (None: nothing is disturbed).
+REPLAY_RUNS = (1, 2, 4, 8)
+REPLAY_DISTURBED_ABOVE: tuple[float | None, ...] = (0.25, 0.5, 1.0, 1.5, None)
+
+
+def replay(homes: Sequence[Path], floors: Sequence[float], thresholds: Sequence[float | None]) -> None:
+    """Judge kept validations again (--keep DIR; several DIRs: their trials together) with fewer runs
+    a side (the first rounds of each trial), other disturbance limits (from each run's stored
+    interference figures) and other floors, with the gate and without; no run is made. One run a
+    side is gated by the drift of the trial's baseline runs, as in the validation itself."""
+    trials: list[dict[str, Any]] = []
+    frames: list[Any] = []
+    other: dict[str, float] = {}
+    seconds: list[float] = []
+    for home in homes:
+        kept = [json.loads(line) for line in (home / "roles.jsonl").read_text().splitlines()]
+        store = results.open_store(f"sqlite:///{home / 'store.sqlite'}")
+        frames += [results.load(store, run_ids=[r for runs in t["runs"].values() for r in runs]) for t in kept]
+        trials += kept
+        for path in sorted(home.glob("run*/manifest.json")):
+            manifest = json.loads(path.read_text())
+            for entry in manifest["variants"].values():
+                if entry.get("interference"):
+                    other[manifest["run_id"]] = entry["interference"]["other_cpus"]
+            if manifest.get("finished_utc"):
+                spans = [dt.datetime.fromisoformat(manifest[k].replace("Z", "+00:00"))
+                         for k in ("started_utc", "finished_utc")]
+                seconds.append((spans[1] - spans[0]).total_seconds())
+    labels = [k for k in trials[0]["runs"] if k != "baseline"]
+    rounds = len(trials[0]["runs"]["baseline"])
+    per_run = statistics.mean(seconds) if seconds else float("nan")
+    print(f"replay of {', '.join(h.name for h in homes)}: {len(trials)} trials, {rounds} rounds, {len(other)} runs "
+          f"with interference figures; a run took {per_run:.1f} s on average (bundle start to finish)")
+    drift_by_interference(trials, frames, other)
+    print(f"  {'runs':>4} {'gate':>4} {'disturbed above':>15} {'floor':>5}  " + "  ".join(f"{k:>9}" for k in labels)
+          + "  disturbed runs  machine time per variant")
+    for n in [n for n in REPLAY_RUNS if n <= rounds]:
+        for limit in [*thresholds, "ungated"]:
+            marked = [disturbed_above(frame, other, limit if limit != "ungated" else None) for frame in frames]
+            shown_runs = [r for t in trials for runs in t["runs"].values() for r in runs[:n]]
+            hit = sum(other.get(r, 0.0) > limit for r in shown_runs) if isinstance(limit, float) else 0
+            for floor in floors:
+                # the bootstrap interval never decides a verdict: fewer resamples, same verdicts, faster
+                settings = CompareSettings(floor=floor, gate=limit != "ungated", n_resamples=200)
+                counts = []
+                for label in labels:
+                    verdicts = [judge(frame, trial["runs"]["baseline"], trial["runs"][label], n, settings)
+                                for trial, frame in zip(trials, marked, strict=True)]
+                    alarms = (verdicts.count(Verdict.REGRESSION) + verdicts.count(Verdict.IMPROVEMENT)
+                              if label == "A/A" else verdicts.count(Verdict.REGRESSION))
+                    counts.append(f"{alarms}/{len(trials)}")
+                gate = "no" if limit == "ungated" else "yes"
+                shown = "-" if limit == "ungated" else "never" if limit is None else f"{limit:g} CPUs"
+                print(f"  {n:>4} {gate:>4} {shown:>15} {floor * 100:>4g}%  " + "  ".join(f"{c:>9}" for c in counts)
+                      + f"  {f'{hit}/{len(shown_runs)}':<14}  {n * per_run:.0f} s")
+
+
+#: Bands of other processes' CPU use (CPUs) the drift of a build's runs is shown by.
+BANDS = (0.0, 0.25, 0.9, 1.1, 1.3, math.inf)
+
+
+def drift_by_interference(trials: Sequence[dict[str, Any]], frames: Sequence[Any], other: dict[str, float]) -> None:
+    """How far each run of the unchanged build (baseline and A/A) lies from its trial's quiet runs
+    (other processes below the first band's limit), by how much else ran: what a disturbed run
+    costs, and the drift between quiet runs that sets how many runs a +5 % needs."""
+    offsets: list[tuple[float, float]] = []
+    for trial, frame in zip(trials, frames, strict=True):
+        medians = frame.groupby(["run_id", "process"])["value"].median().groupby("run_id").median()
+        same = [r for r in (*trial["runs"]["baseline"], *trial["runs"]["A/A"]) if r in other]
+        quiet = [medians[r] for r in same if other[r] <= BANDS[1]]
+        if len(quiet) >= 2:
+            ref = statistics.median(quiet)
+            offsets += [(other[r], math.log(medians[r] / ref)) for r in same]
+    print("  runs of the unchanged build against their trial's quiet runs, by other processes' CPU use:")
+    for low, high in itertools.pairwise(BANDS):
+        band = [x for o, x in offsets if (low < o if low else True) and o <= high]
+        if len(band) >= 2:
+            shift = math.expm1(statistics.median(band)) * 100
+            print(f"    {low:g}-{high:g} CPUs: {len(band):>3} runs, median {shift:+.1f} %, "
+                  f"sd {statistics.stdev(band) * 100:.1f} %")
+    quiet_sd = [x for o, x in offsets if o <= BANDS[1]]
+    if len(quiet_sd) >= 2:
+        sigma = statistics.stdev(quiet_sd)
+        z = statistics.NormalDist().inv_cdf
+        need = 2 * ((z(0.975) + z(0.95)) * sigma / math.log1p(0.05)) ** 2
+        print(f"    a +5 % slowdown detected 19 in 20 times (alpha 0.05) with runs as the unit needs about "
+              f"{math.ceil(need)} runs a side at this drift between quiet runs")
+
+
+def disturbed_above(frame: Any, other: dict[str, float], limit: float | None) -> Any:
+    """The samples, each run's disturbance judged again with `limit` (None: never disturbed)."""
+    out = frame.copy()
+    out["disturbance"] = [f"other processes used {other[r]:.2f} CPUs (limit {limit:g})"
+                          if limit is not None and other.get(r, 0.0) > limit else None for r in out["run_id"]]
+    return out
+
+
+def judge(frame: Any, base: Sequence[str], cand: Sequence[str], n: int, settings: CompareSettings) -> Verdict:
+    """The first n runs a side compared; one run a side is gated by the drift of every baseline run."""
+    history = run_spread(frame[frame["run_id"].isin(base)]) if n == 1 and settings.gate else None
+    result = compare(frame[frame["run_id"].isin(base[:n])], frame[frame["run_id"].isin(cand[:n])], settings, history)
+    return result.variants[0].verdict
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", action="append", help="variant to validate (repeat); "
@@ -306,7 +413,13 @@ def main() -> None:
                         help="keep every other CPU busy with a CPU-burning process meanwhile (a busy lab neighbour); "
                              "this machine only: it is stopped when the script ends or after --neighbour-max-s")
     parser.add_argument("--neighbour-max-s", type=float, default=6 * 3600)
+    parser.add_argument("--replay", metavar="DIR", type=Path, nargs="+",
+                        help="make no run: judge the validations kept in DIR... (--keep) again with 1, 2, 4 and 8 runs "
+                             "a side, other disturbance limits and floors, with the gate and without")
     args = parser.parse_args()
+    if args.replay:
+        replay(args.replay, sorted({args.floor, *ALT_FLOORS}), REPLAY_DISTURBED_ABOVE)
+        return
     variants = args.variant or ["host.syscall[shstk=off]"]
     sizes = [float(s) for s in args.sizes.split(",")]
     started = time.monotonic()
