@@ -217,7 +217,14 @@ def compare_summary(result: CompareResult) -> list[str]:
     if result.hosts_differ:
         lines.append("WARNING: baseline and candidate come from different CPUs (forced)")
     if min(result.runs_baseline, result.runs_candidate) == 1:
-        lines.append("note: one run a side, so drift between runs is not in the test")
+        lines.append("note: one run a side, so drift between runs is not in the test" + (
+            "; a change is called only beyond how far runs of the baseline's build drift apart on this host"
+            if s.gate else ""))
+    disturbed = [v for v in result.variants if v.disturbed]
+    if disturbed and s.gate:
+        lines.append(f"note: {len(disturbed)} variant(s) timed while something else used the machine: no regression "
+                     "is called from them (the gate gives up detection on a busy host to keep false alarms down)")
+    lines += [f"disturbed: {v.variant}: {v.disturbed}" for v in disturbed]
     return lines
 
 

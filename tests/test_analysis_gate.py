@@ -61,3 +61,28 @@ def test_run_spread_is_the_sd_of_log_run_medians_per_variant() -> None:
     (spread,) = run_spread(pd.concat(runs, ignore_index=True)).values()
     medians = [np.median(r["value"]) for r in runs]
     assert spread.runs == 3 and spread.sigma == pytest.approx(np.std(np.log(medians), ddof=1))
+
+
+def test_every_comparison_report_shows_the_disturbance_figures_and_what_the_gate_gives_up() -> None:
+    from cetbench.analysis.render_html import render_html
+    from cetbench.analysis.render_json import parse_json, render_json
+    from cetbench.analysis.render_junit import render_junit
+    from cetbench.analysis.render_markdown import render_markdown
+    from cetbench.analysis.render_terminal import render_terminal_text
+    from cetbench.analysis.render_text import render_text
+    from cetbench.analysis.report import Report
+
+    base, cand = side(100e-9, 10, "b"), side(100.2e-9, 11, "c")  # no change: the disturbance is shown all the same
+    cand["disturbance"] = "other processes used 0.95 CPUs (limit 0.25)"
+    result = compare(base, cand, CompareSettings(n_resamples=100), {V: RunSpread(0.005, 8)})
+    assert result.variants[0].verdict is not Verdict.REGRESSION
+    report = Report(title="t", comparison=result)
+    figures = f"disturbed: {V}: candidate run c: other processes used 0.95 CPUs (limit 0.25)"
+    for text in (render_text(report), render_markdown(report), render_terminal_text(report), render_html(report),
+                 render_junit(report)):
+        # lines wrapped to a width, markdown and HTML escapes
+        flat = " ".join(text.replace("&lt;", "<").replace("&gt;", ">").replace("\\", "").split())
+        assert figures in flat and "the gate gives up detection on a busy host" in flat
+    assert parse_json(render_json(report)).comparison == result  # the JSON keeps the figure per variant
+    # one run a side: the note says a change must also beat the host's drift
+    assert "beyond how far runs of the baseline's build drift apart" in " ".join(render_text(report).split())
