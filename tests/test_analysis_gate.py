@@ -8,6 +8,13 @@ import pandas as pd
 import pytest
 
 from cetbench.analysis.compare import CompareSettings, RunSpread, Verdict, compare, run_spread
+from cetbench.analysis.render_html import render_html
+from cetbench.analysis.render_json import parse_json, render_json
+from cetbench.analysis.render_junit import render_junit
+from cetbench.analysis.render_markdown import render_markdown
+from cetbench.analysis.render_terminal import render_terminal_text
+from cetbench.analysis.render_text import render_text
+from cetbench.analysis.report import Report
 from tests.support.synthetic import frame_from_values
 
 V = "host.syscall[shstk=off]"
@@ -64,14 +71,6 @@ def test_run_spread_is_the_sd_of_log_run_medians_per_variant() -> None:
 
 
 def test_every_comparison_report_shows_the_disturbance_figures_and_what_the_gate_gives_up() -> None:
-    from cetbench.analysis.render_html import render_html
-    from cetbench.analysis.render_json import parse_json, render_json
-    from cetbench.analysis.render_junit import render_junit
-    from cetbench.analysis.render_markdown import render_markdown
-    from cetbench.analysis.render_terminal import render_terminal_text
-    from cetbench.analysis.render_text import render_text
-    from cetbench.analysis.report import Report
-
     base, cand = side(100e-9, 10, "b"), side(100.2e-9, 11, "c")  # no change: the disturbance is shown all the same
     cand["disturbance"] = "other processes used 0.95 CPUs (limit 0.25)"
     result = compare(base, cand, CompareSettings(n_resamples=100), {V: RunSpread(0.005, 8)})
