@@ -361,6 +361,10 @@ def drift_by_interference(trials: Sequence[dict[str, Any]], frames: Sequence[Any
         if len(quiet) >= 2:
             ref = statistics.median(quiet)
             offsets += [(other[r], math.log(medians[r] / ref)) for r in same]
+    if not offsets:
+        print(f"  runs of the unchanged build against their trial's quiet runs: no trial had 2 runs with other "
+              f"processes at or below {BANDS[1]:g} CPUs")
+        return
     print("  runs of the unchanged build against their trial's quiet runs, by other processes' CPU use:")
     for low, high in itertools.pairwise(BANDS):
         band = [x for o, x in offsets if (low < o if low else True) and o <= high]
