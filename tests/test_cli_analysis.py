@@ -87,7 +87,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     marked = cetbench(home, "mark-good", runs["A"])
     assert marked.returncode == 0 and "marked good" in marked.stdout, marked.stderr
     junit = tmp / "ci.xml"
-    ci = cetbench(home, "ci", "--only", HOST, "--kernel-label", "B", "--inject-cycles", str(INJECT),
+    ci = cetbench(home, "ci", "--only", HOST, "--runs", "1", "--kernel-label", "B", "--inject-cycles", str(INJECT),
                   "--disturbed-above", "100",  # the verdict under test is the injection's, whatever else runs
                   "--mark-good", "--format", "json", "--junit", str(junit), *pyperf_args(PYPERF))
     runs["B"] = next(r for r in stored_runs(home) if r not in runs.values())
@@ -145,7 +145,7 @@ def test_ci_with_several_runs_marks_them_all_and_tests_runs_against_runs(tmp_pat
 
 def test_ci_without_a_baseline_is_inconclusive_then_mark_good_makes_one(tmp_path: Path) -> None:
     home = tmp_path / "fresh"
-    first = cetbench(home, "ci", "--only", HOST, *pyperf_args(PYPERF))
+    first = cetbench(home, "ci", "--only", HOST, "--runs", "1", *pyperf_args(PYPERF))
     assert first.returncode == 3
     line = one_line(first)
     assert "no baseline" in line and "mark-good" in line
@@ -153,7 +153,7 @@ def test_ci_without_a_baseline_is_inconclusive_then_mark_good_makes_one(tmp_path
     (first_id,) = stored_runs(home)
     assert first_id in line  # the run is stored and named, so it can be marked good later
 
-    second = cetbench(home, "ci", "--only", HOST, "--mark-good", *pyperf_args(PYPERF))
+    second = cetbench(home, "ci", "--only", HOST, "--runs", "1", "--mark-good", *pyperf_args(PYPERF))
     assert second.returncode == 0, second.stderr
     runs = stored_runs(home)
     (second_id,) = set(runs) - {first_id}

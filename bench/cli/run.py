@@ -72,11 +72,19 @@ def run(quick: bool, only: tuple[str, ...], kernel_label: str | None, cpu: int, 
         out_console.print(f"stored in {stored.store}", markup=False, highlight=False)
 
 
+#: Runs of the build under test that `cetbench ci` makes by default. Measured (README "CI gate"): one
+#: run a side called the unchanged build a regression 2 in 20 times on a quiet host before the gate;
+#: 8 runs a side gave no A/A false alarm quiet or beside a busy neighbour and caught a +5 % slowdown
+#: 20 in 20 times on a quiet host, where runs of one build drift 1-2 % apart.
+CI_RUNS = 8
+
+
 @click.command()
 @options.running
 @click.option("--baseline", help="Run id, kernel label or build id (default: this host's newest good runs).")
-@click.option("--runs", "repeat", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Runs of the build under test; with >= 2 runs on both sides the run is the unit of the test.")
+@click.option("--runs", "repeat", type=click.IntRange(min=1), default=CI_RUNS, show_default=True,
+              help="Runs of the build under test; with >= 2 runs on both sides the run is the unit of the test "
+                   "(the baseline needs as many good runs: the first `ci --mark-good` on it makes them).")
 @click.option("--mark-good", "mark", is_flag=True,
               help="Mark these runs good when they show no regression (or when there is no baseline yet).")
 @options.comparing
