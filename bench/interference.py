@@ -91,12 +91,18 @@ def between(start: Counters, end: Counters, view: HostView | None = None,
     text, _ = view.read_text("proc/loadavg")
     load = float(text.split()[0]) if text else None
     throttle = None if start.throttle is None or end.throttle is None else end.throttle - start.throttle
-    reasons = []
-    if other > above_cpus:
-        reasons.append(f"other processes used {other:.2f} CPUs (limit {above_cpus:g})")
-    if steal > above_steal:
-        reasons.append(f"steal time {steal * 100:.1f} % (limit {above_steal * 100:g} %)")
-    if throttle:
-        reasons.append(f"{throttle} thermal throttling events")
     return Interference(round(wall, 3), round(other, 3), round(steal, 4), load, throttle,
-                        "; ".join(reasons) or None)
+                        disturbance(other, steal, throttle, above_cpus, above_steal))
+
+
+def disturbance(other_cpus: float, steal_share: float, throttle_events: int | None,
+                above_cpus: float = DISTURBED_ABOVE_CPUS, above_steal: float = DISTURBED_ABOVE_STEAL) -> str | None:
+    """Why figures taken beside this much other work count as disturbed, or None when they do not."""
+    reasons = []
+    if other_cpus > above_cpus:
+        reasons.append(f"other processes used {other_cpus:.2f} CPUs (limit {above_cpus:g})")
+    if steal_share > above_steal:
+        reasons.append(f"steal time {steal_share * 100:.1f} % (limit {above_steal * 100:g} %)")
+    if throttle_events:
+        reasons.append(f"{throttle_events} thermal throttling events")
+    return "; ".join(reasons) or None

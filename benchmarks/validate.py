@@ -57,7 +57,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
-from cetbench import results
+from cetbench import interference, results
 from cetbench.analysis.compare import CompareSettings, VariantComparison, Verdict, compare, run_spread
 from cetbench.results.bundle_reader import cycles_per_op
 from cetbench.runner import RunOptions, execute
@@ -288,7 +288,7 @@ def neighbours(cpu: int, max_s: float) -> Iterator[None]:
 
 
 #: What --replay judges again: runs a side, and other processes' CPU use above which a run counts as
-#: disturbed (None: nothing is disturbed).
+#: disturbed (steal time and throttling as the suite judges them; None: no run is disturbed).
 REPLAY_RUNS = (1, 2, 4, 8)
 REPLAY_DISTURBED_ABOVE: tuple[float | None, ...] = (0.25, 0.5, 1.0, 1.5, None)
 
@@ -301,6 +301,7 @@ def replay(homes: Sequence[Path], floors: Sequence[float], thresholds: Sequence[
     trials: list[dict[str, Any]] = []
     frames: list[Any] = []
     other: dict[str, float] = {}
+    seen: dict[str, dict[str, Any]] = {}  # each run's interference figures
     seconds: list[float] = []
     for home in homes:
         kept = [json.loads(line) for line in (home / "roles.jsonl").read_text().splitlines()]
@@ -311,6 +312,7 @@ def replay(homes: Sequence[Path], floors: Sequence[float], thresholds: Sequence[
             manifest = json.loads(path.read_text())
             for entry in manifest["variants"].values():
                 if entry.get("interference"):
+                    seen[manifest["run_id"]] = entry["interference"]
                     other[manifest["run_id"]] = entry["interference"]["other_cpus"]
             if manifest.get("finished_utc"):
                 spans = [dt.datetime.fromisoformat(manifest[k].replace("Z", "+00:00"))
@@ -326,9 +328,9 @@ def replay(homes: Sequence[Path], floors: Sequence[float], thresholds: Sequence[
           + "  disturbed runs  machine time per variant")
     for n in [n for n in REPLAY_RUNS if n <= rounds]:
         for limit in [*thresholds, "ungated"]:
-            marked = [disturbed_above(frame, other, limit if limit != "ungated" else None) for frame in frames]
+            marked = [disturbed_above(frame, seen, limit if limit != "ungated" else None) for frame in frames]
             shown_runs = [r for t in trials for runs in t["runs"].values() for r in runs[:n]]
-            hit = sum(other.get(r, 0.0) > limit for r in shown_runs) if isinstance(limit, float) else 0
+            hit = sum(judged(seen.get(r), limit) is not None for r in shown_runs) if isinstance(limit, float) else 0
             for floor in floors:
                 # the bootstrap interval never decides a verdict: fewer resamples, same verdicts, faster
                 settings = CompareSettings(floor=floor, gate=limit != "ungated", n_resamples=200)
@@ -381,11 +383,18 @@ def drift_by_interference(trials: Sequence[dict[str, Any]], frames: Sequence[Any
               f"{math.ceil(need)} runs a side at this drift between quiet runs")
 
 
-def disturbed_above(frame: Any, other: dict[str, float], limit: float | None) -> Any:
+def judged(figures: dict[str, Any] | None, limit: float | None) -> str | None:
+    """A run's disturbance under the suite's rule with `limit` CPUs of other processes (None: no rule)."""
+    if figures is None or limit is None:
+        return None
+    return interference.disturbance(figures["other_cpus"], figures.get("steal_share", 0.0),
+                                    figures.get("throttle_events"), above_cpus=limit)
+
+
+def disturbed_above(frame: Any, seen: dict[str, dict[str, Any]], limit: float | None) -> Any:
     """The samples, each run's disturbance judged again with `limit` (None: never disturbed)."""
     out = frame.copy()
-    out["disturbance"] = [f"other processes used {other[r]:.2f} CPUs (limit {limit:g})"
-                          if limit is not None and other.get(r, 0.0) > limit else None for r in out["run_id"]]
+    out["disturbance"] = [judged(seen.get(r), limit) for r in out["run_id"]]
     return out
 
 
