@@ -3,7 +3,8 @@
 
     .venv/bin/python benchmarks/validate.py [--variant 'host.syscall[shstk=off]'] [--trials 5]
         [--runs 8] [--processes 6] [--sizes 0.5,1,2,5] [--cpu 0] [--pyperf-arg=--processes ...] [--floor 0.02]
-        [--keep DIR] [--neighbour]
+        [--keep DIR] [--neighbour] [--seed N]
+    .venv/bin/python benchmarks/validate.py --replay DIR [DIR...]
 
 For each variant:
 1. one run without injection measures the op's cost in TSC cycles (from the raw records that
@@ -24,6 +25,9 @@ For each variant:
    cycles per op requested, calibrated by the workload and achieved (candidate minus baseline in
    the raw records), the machine time used, and how disturbed the runs were by the suite's own
    interference figures (with the load average at the start and the end).
+
+--replay judges kept validations (--keep) again with fewer runs a side, other disturbed limits and
+floors, and shows how far runs of the unchanged build drift by how much else ran; it makes no run.
 
 --neighbour keeps every other CPU busy with a CPU-burning process for the whole validation (a busy
 neighbour on a shared lab host), so the tables can be compared quiet against busy.
