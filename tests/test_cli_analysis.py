@@ -98,8 +98,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 
 def test_ci_fails_on_an_injected_regression_with_junit_naming_the_figures(world: World) -> None:
-    assert world.ci.returncode == 1, world.ci.stderr
     report = parse_json(world.ci.stdout)
+    why = [(v.verdict, v.reason, v.disturbed) for v in (report.comparison.variants if report.comparison else [])]
+    assert world.ci.returncode == 1, (world.ci.stderr, why)  # the verdict's reason when it is not a regression
     assert report.comparison is not None
     (row,) = report.comparison.variants
     assert row.variant == HOST and row.verdict == "regression"
