@@ -22,7 +22,7 @@ import pyperf
 from cetbench import interference, leftovers
 from cetbench import manifest as mf
 from cetbench.facts import HostFacts
-from cetbench.interference import DISTURBED_ABOVE_CPUS, Interference
+from cetbench.interference import DISTURBED_ABOVE_CPUS, DISTURBED_ABOVE_STEAL, Interference
 from cetbench.kvm_knob import Restorer
 from cetbench.linux_guest import run_linux_variants
 from cetbench.native import Programs, run_variant_once, variant_command
@@ -56,6 +56,8 @@ class RunOptions:
     interleave: bool = False
     #: other processes' CPU use (in CPUs) above which a variant's timing counts as disturbed
     disturbed_above: float = DISTURBED_ABOVE_CPUS
+    #: steal time (share of the run's time) above which a variant's timing counts as disturbed
+    steal_above: float = DISTURBED_ABOVE_STEAL
     #: time a disturbed variant once more (the second timing is kept, disturbed or not)
     retry_disturbed: bool = True
 
@@ -126,6 +128,7 @@ def _new_bundle(opts: RunOptions, facts: HostFacts, variants: list[Variant]) -> 
         "options": {"quick": opts.quick, "cpu": opts.cpu, "inject_cycles": opts.inject_cycles,
                     "only": opts.only or None, "pyperf": list(opts.pyperf_args or ()), "perf": opts.perf,
                     "interleave": opts.interleave, "disturbed_above": opts.disturbed_above,
+                    "steal_above": opts.steal_above,
                     "retry_disturbed": opts.retry_disturbed},
         "binaries": {}, "probe": document(facts, full),
         "variants": {v.name: _variant_entry(full.of(v)) for v in variants},
@@ -150,6 +153,7 @@ def _open_resume(opts: RunOptions, facts: HostFacts) -> Bundle:
     opts.perf = saved.get("perf", "auto")
     opts.interleave = bool(saved.get("interleave", False))
     opts.disturbed_above = float(saved.get("disturbed_above", DISTURBED_ABOVE_CPUS))
+    opts.steal_above = float(saved.get("steal_above", DISTURBED_ABOVE_STEAL))
     opts.retry_disturbed = bool(saved.get("retry_disturbed", True))
     return bundle
 
@@ -396,7 +400,8 @@ def _time(bundle: Bundle, ready: list[tuple[Variant, list[str]]], opts: RunOptio
         failed = _run_pyperf_interleaved(bundle, ready, opts, knobs)
     else:
         failed = {v.name: _run_pyperf(bundle, v, cmd, opts) for v, cmd in ready}
-    return failed, interference.between(start, interference.snapshot(), above_cpus=opts.disturbed_above)
+    return failed, interference.between(start, interference.snapshot(), above_cpus=opts.disturbed_above,
+                                         above_steal=opts.steal_above)
 
 
 def run_group(bundle: Bundle, group: list[Variant], opts: RunOptions, programs: Programs, facts: HostFacts,

@@ -42,7 +42,7 @@ def test_bisect_names_the_commit_that_brought_the_slowdown(tmp_path: Path) -> No
                        "--variant", VARIANT, "--build-hook", str(hooks.build), "--reboot-hook", str(hooks.reboot),
                        "--runs", "2", "--perf", "off", *(f"--pyperf-arg={a}" for a in PYPERF),
                        # verdicts that do not hang on this machine's load: the slowdown is ~20 x
-                       "--floor", "1", "--max-noise", "1", "--disturbed-above", "100")
+                       "--floor", "1", "--max-noise", "1", "--disturbed-above", "100", "--steal-above", "1")
     assert started.returncode == 0, started.stderr
 
     # the first bisect build fails: one line, exit 3, the state kept where it stood

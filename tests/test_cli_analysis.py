@@ -48,7 +48,7 @@ def pyperf_args(config: tuple[str, ...]) -> list[str]:
 def run(home: Path, label: str, only: str = HOST, config: tuple[str, ...] = PYPERF) -> str:
     # these tests are about the injected change, not this machine's load: never call a run disturbed
     proc = cetbench(home, "run", "--only", only, "--kernel-label", label, "--perf", "off", "--json",
-                    "--disturbed-above", "100", *pyperf_args(config))
+                    "--disturbed-above", "100", "--steal-above", "1", *pyperf_args(config))
     assert proc.returncode == 0, proc.stderr
     return str(json.loads(proc.stdout)["run_id"])
 
@@ -88,7 +88,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     assert marked.returncode == 0 and "marked good" in marked.stdout, marked.stderr
     junit = tmp / "ci.xml"
     ci = cetbench(home, "ci", "--only", HOST, "--runs", "1", "--kernel-label", "B", "--inject-cycles", str(INJECT),
-                  "--disturbed-above", "100",  # the verdict under test is the injection's, whatever else runs
+                  # the verdict under test is the injection's, whatever else runs or the hypervisor steals
+                  "--disturbed-above", "100", "--steal-above", "1",
                   "--mark-good", "--format", "json", "--junit", str(junit), *pyperf_args(PYPERF))
     runs["B"] = next(r for r in stored_runs(home) if r not in runs.values())
     runs["A2"] = run(home, "A2")

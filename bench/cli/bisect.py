@@ -10,12 +10,12 @@ import click
 
 from cetbench.cli import options
 from cetbench.cli.errors import EXIT_OK, CommandError
-from cetbench.interference import DISTURBED_ABOVE_CPUS
+from cetbench.interference import DISTURBED_ABOVE_CPUS, DISTURBED_ABOVE_STEAL
 
 if TYPE_CHECKING:
     from cetbench.bisect import Judgement
 
-RUN_OPTIONS = ("quick", "cpu", "timeout", "pyperf_args", "perf", "disturbed_above")
+RUN_OPTIONS = ("quick", "cpu", "timeout", "pyperf_args", "perf", "disturbed_above", "steal_above")
 
 
 def _default_state() -> Path:
@@ -66,11 +66,12 @@ class StoreLab:
         from cetbench.run_and_store import run_and_store
         from cetbench.runner import RunOptions
 
-        given = {k: self.opts[k] for k in RUN_OPTIONS} | parse_run_args(run_args)
+        given = {k: self.opts[k] for k in RUN_OPTIONS if k in self.opts} | parse_run_args(run_args)
         opts = RunOptions(quick=given["quick"], only=[self.variant], kernel_label=label, cpu=given["cpu"],
                           inject_cycles=given.get("inject_cycles", 0), timeout=given["timeout"],
                           pyperf_args=tuple(given["pyperf_args"]) or None, perf=given["perf"],
-                          disturbed_above=given.get("disturbed_above", DISTURBED_ABOVE_CPUS))
+                          disturbed_above=given.get("disturbed_above", DISTURBED_ABOVE_CPUS),
+                          steal_above=given.get("steal_above", DISTURBED_ABOVE_STEAL))
         run_ids = []
         with progress_bar(True) as hook:
             for _ in range(self.opts["runs"]):
@@ -120,6 +121,7 @@ def bisect() -> None:
 @options.pyperf_args
 @options.perf
 @options.disturbed_above
+@options.steal_above
 @options.comparing
 @state_option
 def start(tree: Path | None, good: str | None, bad: str | None, variant: str | None, build_hook: str | None,

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from cetbench.analysis.compare import CompareSettings
-from cetbench.interference import DISTURBED_ABOVE_CPUS
+from cetbench.interference import DISTURBED_ABOVE_CPUS, DISTURBED_ABOVE_STEAL
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,13 +58,17 @@ disturbed_above = click.option(
     "--disturbed-above", type=click.FloatRange(min=0), default=DISTURBED_ABOVE_CPUS, show_default=True,
     help="Other processes' CPU use (in CPUs) above which a variant's timing counts as disturbed (never the basis "
          "of a regression verdict).")
+steal_above = click.option(
+    "--steal-above", type=click.FloatRange(min=0, max=1), default=DISTURBED_ABOVE_STEAL, show_default=True,
+    help="Share of the run's time the hypervisor gave the machine's CPUs to others (steal) above which a "
+         "variant's timing counts as disturbed.")
 retry_disturbed = click.option("--retry-disturbed/--no-retry-disturbed", default=True, show_default=True,
                                help="Time a disturbed variant once more.")
 interleave = click.option("--interleave", is_flag=True,
                           help="Alternate the worker processes of each workload's variants in time, so drift "
                                "cancels in CET on against off (slower: one pyperf start per process).")
 running = _all(quick, only, kernel_label, cpu, inject_cycles, timeout, pyperf_args, perf, disturbed_above,
-               retry_disturbed, interleave, store)
+               steal_above, retry_disturbed, interleave, store)
 
 #: How two sides are compared: `compare`, `report` and `ci` take the same.
 comparing = _all(

@@ -33,11 +33,12 @@ def progress_bar(enabled: bool) -> Iterator[ProgressHook]:
 
 def _options(quick: bool, only: tuple[str, ...], kernel_label: str | None, cpu: int, inject_cycles: int,
              timeout: float | None, pyperf_args: tuple[str, ...], perf: str, disturbed_above: float,
-             retry_disturbed: bool, interleave: bool, out: Path | None = None, resume: Path | None = None
-             ) -> RunOptions:
+             steal_above: float, retry_disturbed: bool, interleave: bool, out: Path | None = None,
+             resume: Path | None = None) -> RunOptions:
     return RunOptions(quick=quick, only=list(only), out=out, kernel_label=kernel_label, cpu=cpu, resume=resume,
                       inject_cycles=inject_cycles, timeout=timeout, pyperf_args=pyperf_args or None, perf=perf,
-                      interleave=interleave, disturbed_above=disturbed_above, retry_disturbed=retry_disturbed)
+                      interleave=interleave, disturbed_above=disturbed_above, steal_above=steal_above,
+                      retry_disturbed=retry_disturbed)
 
 
 @click.command()
@@ -48,7 +49,8 @@ def _options(quick: bool, only: tuple[str, ...], kernel_label: str | None, cpu: 
 @options.as_json
 def run(quick: bool, only: tuple[str, ...], kernel_label: str | None, cpu: int, inject_cycles: int,
         timeout: float | None, pyperf_args: tuple[str, ...], perf: str, disturbed_above: float,
-        retry_disturbed: bool, interleave: bool, store_url: str | None, out: Path | None, resume: Path | None,
+        steal_above: float, retry_disturbed: bool, interleave: bool, store_url: str | None, out: Path | None,
+        resume: Path | None,
         no_store: bool, as_json: bool) -> None:
     """Run the benchmark variants, write a run bundle, ingest it into the store and print a summary."""
     from cetbench.analysis.render_terminal import render_terminal
@@ -58,7 +60,7 @@ def run(quick: bool, only: tuple[str, ...], kernel_label: str | None, cpu: int, 
     if resume and (out or only):
         raise CommandError("--resume completes an existing bundle: it takes no --out or --only")
     opts = _options(quick, only, kernel_label, cpu, inject_cycles, timeout, pyperf_args, perf, disturbed_above,
-                    retry_disturbed, interleave, out, resume)
+                    steal_above, retry_disturbed, interleave, out, resume)
     with interruptible(), progress_bar(not as_json) as hook:
         stored = run_and_store(opts, store_url, no_store, hook)
     if as_json:
@@ -92,7 +94,7 @@ CI_RUNS = 8
 @options.junit
 def ci(quick: bool, only: tuple[str, ...], kernel_label: str | None, cpu: int, inject_cycles: int,
        timeout: float | None, pyperf_args: tuple[str, ...], perf: str, disturbed_above: float,
-       retry_disturbed: bool, interleave: bool, store_url: str | None, baseline: str | None,
+       steal_above: float, retry_disturbed: bool, interleave: bool, store_url: str | None, baseline: str | None,
        repeat: int, mark: bool, floor: float, alpha: float, correction: str, max_noise: float, force: bool, fmt: str,
        output: Path | None, junit: Path | None) -> int:
     """Run, store, compare with the baseline, report, and exit 0 (no regression), 1 (regression),
@@ -105,7 +107,7 @@ def ci(quick: bool, only: tuple[str, ...], kernel_label: str | None, cpu: int, i
     from cetbench.run_and_store import run_and_store
 
     opts = _options(quick, only, kernel_label, cpu, inject_cycles, timeout, pyperf_args, perf, disturbed_above,
-                    retry_disturbed, interleave)
+                    steal_above, retry_disturbed, interleave)
     run_ids: list[str] = []
     with interruptible(), progress_bar(True) as hook:
         for _ in range(repeat):
